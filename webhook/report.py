@@ -1,0 +1,210 @@
+"""DeliveryReport: the parsed report handlers receive, and its plain-JSON wire form.
+
+The web validates a raw report once with marshmallow (``webhook.schemas``) and stores
+:func:`to_wire` of the result: plain JSON that RQ's JSONSerializer carries and Redis keeps.
+Workers rebuild the report with :meth:`DeliveryReport.from_wire`, which trusts what the web
+validated and so costs microseconds, not marshmallow's fraction of a millisecond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from webhook.schemas import FINAL_GROUPS
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    price_per_message: Decimal | None
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    group_id: int
+    group_name: str
+    id: int | None
+    name: str | None
+    description: str | None
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    group_id: int | None
+    group_name: str | None
+    id: int | None
+    name: str | None
+    description: str | None
+    permanent: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """One delivery report, as every handler receives it.
+
+    ``key`` is a stable identity (message id, status, error and done time): the same report
+    pushed twice, or pushed and pulled, has the same key. ``raw`` is the report as received,
+    unknown fields included.
+    """
+
+    key: str
+    source: str
+    received_at: datetime
+    message_id: str
+    bulk_id: str | None
+    to: str | None
+    sender: str | None
+    sent_at: datetime | None
+    done_at: datetime | None
+    message_count: int | None
+    mcc_mnc: str | None
+    price: Price | None
+    callback_data: str | None
+    status: Status
+    error: Error | None
+    entity_id: str | None
+    application_id: str | None
+    campaign_reference_id: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def final(self) -> bool:
+        """True when the status group is DELIVERED, UNDELIVERABLE, EXPIRED or REJECTED."""
+        return self.status.group_name in FINAL_GROUPS
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> DeliveryReport:
+        """Rebuild a report from :func:`to_wire`'s output (already validated by the web)."""
+        r = wire["report"]
+        price = r.get("price")
+        error = r.get("error")
+        return cls(
+            key=wire["key"],
+            source=wire["source"],
+            received_at=datetime.fromisoformat(wire["received_at"]),
+            message_id=r["message_id"],
+            bulk_id=r.get("bulk_id"),
+            to=r.get("to"),
+            sender=r.get("sender"),
+            sent_at=_dt(r.get("sent_at")),
+            done_at=_dt(r.get("done_at")),
+            message_count=r.get("message_count"),
+            mcc_mnc=r.get("mcc_mnc"),
+            price=Price(_dec(price.get("price_per_message")), price.get("currency")) if price else None,
+            callback_data=r.get("callback_data"),
+            status=Status(**r["status"]),
+            error=Error(**error) if error else None,
+            entity_id=r.get("entity_id"),
+            application_id=r.get("application_id"),
+            campaign_reference_id=r.get("campaign_reference_id"),
+            raw=wire["raw"],
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The plain-JSON form, as stored on the queue (used to retry and dead-letter)."""
+        r: dict[str, Any] = {
+            "message_id": self.message_id,
+            "bulk_id": self.bulk_id,
+            "to": self.to,
+            "sender": self.sender,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+            "message_count": self.message_count,
+            "mcc_mnc": self.mcc_mnc,
+            "price": _price_wire(self.price),
+            "callback_data": self.callback_data,
+            "status": _slots_dict(self.status),
+            "error": _slots_dict(self.error) if self.error else None,
+            "entity_id": self.entity_id,
+            "application_id": self.application_id,
+            "campaign_reference_id": self.campaign_reference_id,
+        }
+        return {
+            "key": self.key,
+            "source": self.source,
+            "received_at": self.received_at.isoformat(),
+            "report": r,
+            "raw": self.raw,
+        }
+
+
+def report_key(loaded: dict[str, Any]) -> str:
+    """The stable identity of a validated report: message id, status, error and done time.
+
+    The done time is compared in UTC, so ``+0100`` and ``+01:00`` spellings are one report.
+    """
+    status = loaded["status"]
+    error = loaded.get("error") or {}
+    done = loaded.get("done_at")
+    parts = (
+        loaded["message_id"],
+        str(status.get("group_id")),
+        str(status.get("id")),
+        str(error.get("group_id")),
+        str(error.get("id")),
+        done.astimezone(UTC).isoformat() if done else "",
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def wire_from_loaded(
+    loaded: dict[str, Any], raw: dict[str, Any], *, key: str, source: str, received_at: datetime
+) -> dict[str, Any]:
+    """The wire form of a report that ``ReportSchema().load`` returned."""
+    price = loaded.get("price")
+    r = {
+        name: loaded.get(name)
+        for name in (
+            "message_id",
+            "bulk_id",
+            "to",
+            "sender",
+            "message_count",
+            "mcc_mnc",
+            "callback_data",
+            "entity_id",
+            "application_id",
+            "campaign_reference_id",
+        )
+    }
+    r["sent_at"] = loaded["sent_at"].isoformat() if loaded.get("sent_at") else None
+    r["done_at"] = loaded["done_at"].isoformat() if loaded.get("done_at") else None
+    r["price"] = (
+        {
+            "price_per_message": _dec_str(price.get("price_per_message")),
+            "currency": price.get("currency"),
+        }
+        if price
+        else None
+    )
+    r["status"] = {k: loaded["status"].get(k) for k in Status.__slots__}
+    error = loaded.get("error")
+    r["error"] = {k: error.get(k) for k in Error.__slots__} if error else None
+    return {"key": key, "source": source, "received_at": received_at.isoformat(), "report": r, "raw": raw}
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def _dec_str(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _slots_dict(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _price_wire(price: Price | None) -> dict[str, Any] | None:
+    if price is None:
+        return None
+    return {"price_per_message": _dec_str(price.price_per_message), "currency": price.currency}

@@ -1,0 +1,130 @@
+"""marshmallow schemas for Infobip delivery reports, v1 and v3 field names alike.
+
+``ReportSchema().load(raw)`` turns one raw report (from JSON or from XML, where every leaf is
+text) into a plain dict with snake_case keys, aware datetimes and Decimal money. The same
+schemas document the API in ``/openapi.json``, so the document cannot drift from validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, post_load, pre_load
+
+#: Status groups after which a message's state no longer changes (INFOBIP.md, "Status groups").
+FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
+
+
+class UpperString(fields.String):
+    """A string normalised to upper case: Infobip sends both ``"Ok"`` and ``"OK"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).upper()
+
+
+class TextOrInt(fields.String):
+    """A string that Infobip sometimes sends as an integer (``mccMnc`` on the Messages API)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE  # unknown fields are kept in the raw report, not here
+
+
+class PriceSchema(_Base):
+    price_per_message = fields.Decimal(data_key="pricePerMessage", allow_none=True)
+    currency = fields.String(allow_none=True)
+
+
+class StatusSchema(_Base):
+    group_id = fields.Integer(data_key="groupId", required=True, strict=False)
+    group_name = UpperString(data_key="groupName", required=True)
+    id = fields.Integer(allow_none=True, strict=False)
+    name = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    action = fields.String(allow_none=True)
+
+
+class ErrorSchema(_Base):
+    group_id = fields.Integer(data_key="groupId", allow_none=True, strict=False)
+    group_name = UpperString(data_key="groupName", allow_none=True)
+    id = fields.Integer(allow_none=True, strict=False)
+    name = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    permanent = fields.Boolean(allow_none=True)
+
+
+class ReportSchema(_Base):
+    """One delivery report. ``messageId`` and ``status`` are required; the rest may be absent."""
+
+    message_id = fields.String(data_key="messageId", required=True, validate=lambda s: bool(s.strip()))
+    bulk_id = fields.String(data_key="bulkId", allow_none=True)
+    to = fields.String(allow_none=True)
+    sender = fields.String(data_key="from", allow_none=True)
+    sent_at = fields.AwareDateTime(data_key="sentAt", allow_none=True)
+    done_at = fields.AwareDateTime(data_key="doneAt", allow_none=True)
+    message_count = fields.Integer(data_key="smsCount", allow_none=True, strict=False)
+    mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
+    price = fields.Nested(PriceSchema, allow_none=True)
+    callback_data = fields.String(data_key="callbackData", allow_none=True)
+    status = fields.Nested(StatusSchema, required=True)
+    error = fields.Nested(ErrorSchema, allow_none=True)
+    entity_id = fields.String(data_key="entityId", allow_none=True)
+    application_id = fields.String(data_key="applicationId", allow_none=True)
+    campaign_reference_id = fields.String(data_key="campaignReferenceId", allow_none=True)
+
+    @pre_load
+    def _v3_names(self, data: Any, **kwargs: Any) -> Any:
+        """Map v3 names (``sender``, ``messageCount``, ``platform{}``) onto the v1 ones."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "from" not in data and "sender" in data:
+            data["from"] = data["sender"]
+        if "smsCount" not in data and "messageCount" in data:
+            data["smsCount"] = data["messageCount"]
+        platform = data.get("platform")
+        if isinstance(platform, dict):
+            for name in ("entityId", "applicationId"):
+                if name not in data and name in platform:
+                    data[name] = platform[name]
+        return data
+
+    @post_load
+    def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["final"] = data["status"]["group_name"] in FINAL_GROUPS
+        return data
+
+
+class PushSchema(_Base):
+    """A push body: ``{"results": [report, ...]}``. Used for the OpenAPI document; the endpoint
+    validates ``results`` as a list itself and each report on its own, so one bad report cannot
+    reject its siblings."""
+
+    results = fields.List(fields.Nested(ReportSchema), required=True)
+
+
+class PushAnswerSchema(Schema):
+    """The 200 answer to a push."""
+
+    accepted = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
+    quarantined = fields.Integer(required=True)
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.Raw(), metadata={"description": "field errors by report index"}
+    )
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error answer carries them."""
+
+    type = fields.String()
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Raw(metadata={"description": "field errors, for validation problems"})

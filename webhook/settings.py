@@ -1,0 +1,188 @@
+"""Settings: every environment variable dlrhook reads, parsed once at start.
+
+Nothing else in the code base reads ``os.environ``. :func:`load_settings` collects every bad
+value before it fails, so one start reports them all, each under the variable's name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from environs import Env, EnvValidationError
+from marshmallow.validate import OneOf, Range, Regexp
+
+from webhook import defaults
+from webhook.errors import SettingsError
+
+PullMode = Literal["always", "fallback", "off"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class BasicCredential:
+    """One accepted ``user:password`` pair for push authentication."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one dlrhook process.
+
+    Secrets are excluded from ``repr`` so that logging a Settings object never leaks them.
+    """
+
+    redis_url: str
+    redis_is_embedded: bool
+    port: int
+    web_concurrency: int
+    token: str | None = field(repr=False)
+    basic_auth: tuple[BasicCredential, ...] = field(repr=False)
+    allowed_ips: tuple[Network, ...]
+    trusted_proxies: int
+    handlers: tuple[str, ...] | None
+    retry_delays: tuple[int, ...]
+    dedup_ttl: int
+    max_body: int
+    batch_size: int
+    queue_name: str
+    log_level: str
+    infobip_base_url: str | None
+    infobip_api_key: str | None = field(repr=False)
+    infobip_username: str | None
+    infobip_password: str | None = field(repr=False)
+    pull_mode: PullMode
+    pull_quiet: int
+    pull_interval: float
+    pull_limit: int
+    pull_path: str
+    forward_url: str | None
+    forward_secret: str | None = field(repr=False)
+    forward_timeout: float
+
+    @property
+    def auth_mode(self) -> str:
+        """Which push authentication is active, for /readyz and the start-up log line."""
+        modes = []
+        if self.token:
+            modes.append("token")
+        if self.basic_auth:
+            modes.append("basic")
+        if self.allowed_ips:
+            modes.append("ip-allowlist")
+        return "+".join(modes) if modes else "open"
+
+    @property
+    def pull_configured(self) -> bool:
+        """True when the poller has an account to poll."""
+        return bool(self.infobip_base_url) and self.pull_mode != "off"
+
+
+def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
+    creds = []
+    for value in values:
+        user, sep, password = value.partition(":")
+        if not sep or not user or not password:
+            raise SettingsError("DLRHOOK_BASIC_AUTH: each entry must be user:password (comma-separated for rotation)")
+        creds.append(BasicCredential(user, password))
+    return tuple(creds)
+
+
+def _networks(values: list[str]) -> tuple[Network, ...]:
+    nets = []
+    for value in values:
+        try:
+            nets.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address or CIDR ({exc})") from exc
+    return tuple(nets)
+
+
+def load_settings() -> Settings:
+    """Read and validate the process environment.
+
+    Raises :class:`SettingsError` naming every variable whose value is invalid.
+    """
+    return _read(Env(eager=False))
+
+
+def _read(env: Env) -> Settings:
+    positive = Range(min=1)
+    url = Regexp(r"^https?://[^\s/]+", error="must be an http(s):// URL")
+    redis_url = env.str("REDIS_URL", None)
+    port = env.int("PORT", defaults.PORT, validate=Range(min=1, max=65535))
+    web_concurrency = env.int("WEB_CONCURRENCY", 2, validate=Range(min=1, max=64))
+    token = env.str("DLRHOOK_TOKEN", None) or None
+    basic: list[str] = env.list("DLRHOOK_BASIC_AUTH", [])
+    allowed: list[str] = env.list("DLRHOOK_ALLOWED_IPS", [])
+    trusted = env.int("DLRHOOK_TRUSTED_PROXIES", 0, validate=Range(min=0, max=10))
+    handlers = env.list("DLRHOOK_HANDLERS", None)
+    delays = env.list("DLRHOOK_RETRY_DELAYS", list(defaults.RETRY_DELAYS), subcast=int)
+    dedup_ttl = env.int("DLRHOOK_DEDUP_TTL", defaults.DEDUP_TTL, validate=positive)
+    max_body = env.int("DLRHOOK_MAX_BODY", defaults.MAX_BODY, validate=Range(min=1024))
+    batch_size = env.int("DLRHOOK_BATCH_SIZE", defaults.BATCH_SIZE, validate=Range(min=1, max=10000))
+    queue_name = env.str("DLRHOOK_QUEUE", defaults.QUEUE_NAME, validate=Regexp(r"^[A-Za-z0-9_.-]+$"))
+    log_level = env.str("DLRHOOK_LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+    base_url = env.str("INFOBIP_BASE_URL", None, validate=url) or None
+    api_key = env.str("INFOBIP_API_KEY", None) or None
+    ib_user = env.str("INFOBIP_USERNAME", None) or None
+    ib_password = env.str("INFOBIP_PASSWORD", None) or None
+    pull_mode = env.str("DLRHOOK_PULL_MODE", "fallback", validate=OneOf(["always", "fallback", "off"]))
+    pull_quiet = env.int("DLRHOOK_PULL_QUIET", defaults.PULL_QUIET, validate=Range(min=0))
+    pull_interval = env.float("DLRHOOK_PULL_INTERVAL", defaults.PULL_INTERVAL, validate=Range(min=0.01))
+    pull_limit = env.int("DLRHOOK_PULL_LIMIT", defaults.PULL_LIMIT, validate=Range(min=1, max=10000))
+    pull_path = env.str(
+        "DLRHOOK_PULL_PATH", defaults.PULL_PATH, validate=Regexp(r"^/[A-Za-z0-9/_-]+$", error="must be a path")
+    )
+    forward_url = env.str("DLRHOOK_FORWARD_URL", None, validate=url) or None
+    forward_secret = env.str("DLRHOOK_FORWARD_SECRET", None) or None
+    forward_timeout = env.float("DLRHOOK_FORWARD_TIMEOUT", 10.0, validate=Range(min=0.1))
+    try:
+        env.seal()
+    except EnvValidationError as exc:
+        messages = exc.error_messages
+        items = messages.items() if isinstance(messages, dict) else [("environment", messages)]
+        problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in items)
+        raise SettingsError(f"invalid environment: {problems}") from None
+
+    if any(d < 0 for d in delays):
+        raise SettingsError("DLRHOOK_RETRY_DELAYS: delays are seconds and cannot be negative")
+    if base_url and not api_key and not (ib_user and ib_password):
+        raise SettingsError(
+            "INFOBIP_BASE_URL is set but neither INFOBIP_API_KEY nor INFOBIP_USERNAME/INFOBIP_PASSWORD is"
+        )
+    if bool(ib_user) != bool(ib_password):
+        raise SettingsError("INFOBIP_USERNAME and INFOBIP_PASSWORD must be set together")
+
+    return Settings(
+        redis_url=redis_url or defaults.EMBEDDED_REDIS_URL,
+        redis_is_embedded=not redis_url,
+        port=port,
+        web_concurrency=web_concurrency,
+        token=token,
+        basic_auth=_basic_credentials([b for b in basic if b]),
+        allowed_ips=_networks([a for a in allowed if a.strip()]),
+        trusted_proxies=trusted,
+        handlers=tuple(h.strip() for h in handlers if h.strip()) if handlers is not None else None,
+        retry_delays=tuple(delays),
+        dedup_ttl=dedup_ttl,
+        max_body=max_body,
+        batch_size=batch_size,
+        queue_name=queue_name,
+        log_level=log_level,
+        infobip_base_url=base_url.rstrip("/") if base_url else None,
+        infobip_api_key=api_key,
+        infobip_username=ib_user,
+        infobip_password=ib_password,
+        pull_mode=pull_mode,  # type: ignore[arg-type]  # validated by OneOf above
+        pull_quiet=pull_quiet,
+        pull_interval=pull_interval,
+        pull_limit=pull_limit,
+        pull_path=pull_path,
+        forward_url=forward_url,
+        forward_secret=forward_secret,
+        forward_timeout=forward_timeout,
+    )

@@ -1,0 +1,49 @@
+"""Redis: the connection, the key names, and the RQ queue every process shares.
+
+Every key dlrhook writes starts with ``dlrhook:`` (RQ's own keys start with ``rq:``).
+"""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from webhook.settings import Settings
+
+PREFIX = "dlrhook:"
+#: List of wire reports (JSON) accepted and waiting for a worker.
+INBOX = PREFIX + "inbox"
+#: Set (with expiry) while a drain job is queued: ingest enqueues one only when it is absent.
+DRAIN_PENDING = PREFIX + "drain:pending"
+#: Hash: quarantine id -> JSON {raw, errors, source, received_at}.
+QUARANTINE = PREFIX + "quarantine"
+#: Unix time of the last push received (the poller's fallback mode reads it).
+LAST_PUSH = PREFIX + "last-push"
+#: Prefix of the dedup keys: ``dlrhook:seen:<report key>``.
+SEEN_PREFIX = PREFIX + "seen:"
+#: Prefix of a running drain job's claimed batch: ``dlrhook:claimed:<job id>``.
+CLAIMED_PREFIX = PREFIX + "claimed:"
+#: Hash: page id -> raw body of an Infobip pull page not yet ingested.
+PULL_PAGES = PREFIX + "pull:pages"
+
+DRAIN_FUNC = "workers.dispatch.drain"
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for ``settings.redis_url`` (bytes responses, as RQ needs).
+
+    Short timeouts: a push must get its 503 within seconds when Redis is gone, not hang.
+    """
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+def queue(conn: redis.Redis, settings: Settings) -> Queue:
+    """The RQ queue the drain and retry jobs go through (plain JSON jobs, never pickles)."""
+    return Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
