@@ -1,0 +1,126 @@
+"""Push authentication: token, Basic with rotation, and the IP allowlist behind proxies."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from tests.conftest import sample
+
+BODY = sample("v1-one-delivered.json")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def push(app: Flask, url: str = "/notify", **kwargs):  # type: ignore[no-untyped-def]
+    return app.test_client().post(url, data=BODY, content_type="application/json", **kwargs)
+
+
+def assert_refused(answer, status: int) -> None:  # type: ignore[no-untyped-def]
+    assert answer.status_code == status
+    assert answer.content_type == "application/problem+json"
+    assert answer.get_json()["status"] == status
+
+
+def test_the_token_passes_in_the_query_string_or_as_bearer(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_TOKEN="s3cret-token")
+
+    assert push(app, "/notify?token=s3cret-token").status_code == 200
+    assert push(app, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/notify", {}),
+        ("/notify?token=wrong", {}),
+        ("/notify?token=", {}),
+        ("/notify", {"Authorization": "Bearer wrong"}),
+        ("/notify", {"Authorization": "Bearer"}),
+        ("/notify", {"Authorization": "garbage \xff"}),
+    ],
+)
+def test_a_missing_or_wrong_token_is_a_401(make_app: Callable[..., Flask], url: str, headers: dict[str, str]) -> None:
+    answer = push(make_app(DLRHOOK_TOKEN="s3cret-token"), url, headers=headers)
+
+    assert_refused(answer, 401)
+    assert "WWW-Authenticate" in answer.headers
+    assert "s3cret" not in answer.get_data(as_text=True)
+
+
+def test_basic_auth_accepts_every_rotated_credential(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_BASIC_AUTH="infobip:old-pass,infobip:new-pass")
+
+    assert push(app, headers=basic("infobip", "old-pass")).status_code == 200
+    assert push(app, headers=basic("infobip", "new-pass")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [basic("infobip", "wrong"), basic("someone", "old-pass"), {"Authorization": "Basic !!!"}, {}],
+)
+def test_a_wrong_basic_password_is_a_401(make_app: Callable[..., Flask], headers: dict[str, str]) -> None:
+    assert_refused(push(make_app(DLRHOOK_BASIC_AUTH="infobip:old-pass"), headers=headers), 401)
+
+
+def test_either_credential_passes_when_both_are_set(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_TOKEN="tok", DLRHOOK_BASIC_AUTH="u:p")
+
+    assert push(app, "/notify?token=tok").status_code == 200
+    assert push(app, headers=basic("u", "p")).status_code == 200
+    assert_refused(push(app, headers=basic("u", "x")), 401)
+
+
+def test_an_address_outside_the_allowlist_is_a_403(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="10.0.0.0/8, 192.0.2.7")
+
+    assert push(app, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+    assert push(app, environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    assert_refused(push(app, environ_base={"REMOTE_ADDR": "198.51.100.1"}), 403)
+
+
+def test_the_client_address_is_read_through_the_trusted_proxies_only(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24", DLRHOOK_TRUSTED_PROXIES="1")
+    via_router = {"REMOTE_ADDR": "10.9.9.9"}
+
+    ok = push(app, environ_base=via_router, headers={"X-Forwarded-For": "203.0.113.5"})
+    # A client that forges the header gets its own address appended by the router: still refused.
+    forged = push(app, environ_base=via_router, headers={"X-Forwarded-For": "203.0.113.5, 198.51.100.1"})
+
+    assert ok.status_code == 200
+    assert_refused(forged, 403)
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24")
+
+    answer = push(app, environ_base={"REMOTE_ADDR": "198.51.100.1"}, headers={"X-Forwarded-For": "203.0.113.5"})
+
+    assert_refused(answer, 403)
+
+
+def test_the_allowlist_and_a_token_must_both_pass(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="127.0.0.1", DLRHOOK_TOKEN="tok")
+
+    assert push(app, "/notify?token=tok").status_code == 200
+    assert_refused(push(app, "/notify?token=bad"), 401)
+    assert_refused(push(app, "/notify?token=tok", environ_base={"REMOTE_ADDR": "10.0.0.1"}), 403)
+
+
+def test_an_open_endpoint_says_so_loudly_at_start(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    make_app()
+    assert any(r.levelname == "WARNING" and "NO AUTHENTICATION" in r.getMessage() for r in caplog.records)
+
+
+def test_secrets_are_not_in_the_settings_repr(make_app: Callable[..., Flask]) -> None:
+    settings = make_app(DLRHOOK_TOKEN="tok-123", DLRHOOK_BASIC_AUTH="u:pw-456").extensions["dlrhook"].settings
+
+    assert "tok-123" not in repr(settings)
+    assert "pw-456" not in repr(settings)

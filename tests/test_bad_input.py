@@ -1,0 +1,141 @@
+"""Every kind of bad push gets its DESIGN.md status and a problem+json body naming the problem;
+the process keeps serving, and nothing already accepted is touched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import sample
+from webhook import store
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<reportResponse><results><result><messageId>&lol4;</messageId></result></results></reportResponse>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<reportResponse><results><result><messageId>&xxe;</messageId></result></results></reportResponse>"""
+
+JSON = "application/json"
+XML = "application/xml"
+
+BAD_BODIES = [
+    pytest.param(b'{"results": [', JSON, "not valid JSON", id="invalid JSON"),
+    pytest.param(b"<reportResponse><results>", XML, "not valid XML", id="invalid XML"),
+    pytest.param(BILLION_LAUGHS, XML, "DTDs and entities are not accepted", id="XML entity bomb"),
+    pytest.param(EXTERNAL_ENTITY, XML, "DTDs and entities are not accepted", id="XML external entity"),
+    pytest.param(b"<somethingElse/>", XML, "unexpected XML root", id="XML with another root"),
+    pytest.param(b"<reportResponse/>", XML, "no <results>", id="XML without results"),
+    pytest.param(b"[1, 2]", JSON, "must be a JSON object", id="body not an object"),
+    pytest.param(b'"results"', JSON, "must be a JSON object", id="body a string"),
+    pytest.param(b'{"reports": []}', JSON, "no results list", id="results missing"),
+    pytest.param(b'{"results": {"messageId": "x"}}', JSON, "results must be a list", id="results not a list"),
+    pytest.param(b'{"results": [\xff\xfe]}', JSON, "not UTF-8", id="non-UTF-8 bytes"),
+    pytest.param(b"", JSON, "body is empty", id="empty body"),
+    pytest.param(b"   \n", XML, "body is empty", id="empty XML body"),
+    pytest.param(b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON, "nests too deeply", id="deep JSON"),
+]
+
+
+def accept_one(client: FlaskClient) -> None:
+    answer = client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
+    assert answer.get_json()["accepted"] == 2
+
+
+def assert_still_serving_and_intact(client: FlaskClient, conn: redis.Redis) -> None:
+    assert conn.llen(store.INBOX) == 2  # what was accepted before is untouched
+    again = client.post("/notify", data=sample("v1-one-delivered.json"), content_type=JSON)
+    assert again.status_code == 200 and again.get_json()["accepted"] == 1
+
+
+def assert_problem(answer, status: int, detail_part: str) -> dict:  # type: ignore[no-untyped-def]
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    assert answer.content_type == "application/problem+json"
+    problem = answer.get_json()
+    assert problem["status"] == status
+    assert problem["title"]
+    assert detail_part in problem["detail"]
+    return problem
+
+
+@pytest.mark.parametrize(("body", "content_type", "detail"), BAD_BODIES)
+def test_an_unreadable_body_is_a_400_naming_the_problem(
+    client: FlaskClient, conn: redis.Redis, body: bytes, content_type: str, detail: str
+) -> None:
+    accept_one(client)
+
+    answer = client.post("/notify", data=body, content_type=content_type)
+
+    assert_problem(answer, 400, detail)
+    assert_still_serving_and_intact(client, conn)
+
+
+def test_a_missing_results_list_names_the_field(client: FlaskClient) -> None:
+    problem = assert_problem(client.post("/notify", json={"foo": 1}), 400, "results")
+    assert "results" in problem["errors"]
+
+
+def test_wrong_field_types_quarantine_the_report_and_name_the_fields(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v1-one-delivered.json"))
+    body["results"][0]["status"]["groupId"] = "three"
+    body["results"][0]["price"] = "cheap"
+
+    answer = client.post("/notify", json=body)
+
+    assert answer.status_code == 200  # Infobip cannot fix it by retrying: quarantine, never block
+    errors = answer.get_json()["errors"]["0"]
+    assert set(errors) == {"status", "price"}
+    assert "groupId" in errors["status"]
+    assert conn.hlen(store.QUARANTINE) == 1
+
+
+def test_a_body_over_the_limit_is_a_413(make_app, conn: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    client = make_app(DLRHOOK_MAX_BODY="2048").test_client()
+    accept_one(client)
+
+    answer = client.post("/notify", data=b'{"results": [' + b" " * 4096 + b"]}", content_type=JSON)
+
+    assert_problem(answer, 413, "DLRHOOK_MAX_BODY")
+    assert_still_serving_and_intact(client, conn)
+
+
+def test_another_content_type_is_a_415(client: FlaskClient, conn: redis.Redis) -> None:
+    accept_one(client)
+
+    answer = client.post("/notify", data=b"results=1", content_type="application/x-www-form-urlencoded")
+
+    assert_problem(answer, 415, "application/x-www-form-urlencoded")
+    assert_still_serving_and_intact(client, conn)
+
+
+def test_a_get_on_notify_is_a_405_with_allow(client: FlaskClient) -> None:
+    answer = client.get("/notify")
+
+    assert_problem(answer, 405, "")
+    assert "POST" in answer.headers["Allow"]
+
+
+def test_an_unknown_path_is_a_404_problem(client: FlaskClient) -> None:
+    assert_problem(client.post("/notfiy", json={"results": []}), 404, "")
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(app: Flask) -> None:
+    # Bad input never gets a 500; a bug does, and says nothing about the internals.
+    @app.route("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    answer = app.test_client().get("/boom")
+
+    problem = assert_problem(answer, 500, "unexpected error")
+    assert "secret" not in json.dumps(problem)

@@ -1,0 +1,141 @@
+"""POST /notify with Infobip's own sample payloads: stored, queued, deduplicated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from tests.conftest import sample
+from webhook import store
+
+JSON = "application/json"
+
+
+def inbox(conn: redis.Redis) -> list[dict]:
+    return [json.loads(item) for item in conn.lrange(store.INBOX, 0, -1)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "count"),
+    [
+        ("v1-one-delivered.json", JSON, 1),
+        ("v1-two-delivered.json", JSON, 2),
+        ("v3-one-delivered.json", JSON, 1),
+        ("v1-one-delivered.xml", "application/xml", 1),
+        ("v1-one-delivered.xml", "text/xml; charset=utf-8", 1),
+        ("empty.json", JSON, 0),
+    ],
+)
+def test_each_sample_is_accepted_and_queued(
+    client: FlaskClient, conn: redis.Redis, name: str, content_type: str, count: int
+) -> None:
+    answer = client.post("/notify", data=sample(name), content_type=content_type)
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {"accepted": count, "duplicates": 0, "quarantined": 0}
+    assert len(inbox(conn)) == count
+    if count:
+        assert conn.exists(store.DRAIN_PENDING)
+        assert conn.llen(store.queue(conn, _settings(client)).key) == 1
+
+
+def _settings(client: FlaskClient):  # type: ignore[no-untyped-def]
+    return client.application.extensions["dlrhook"].settings
+
+
+def test_the_same_file_posted_again_counts_as_duplicates(client: FlaskClient, conn: redis.Redis) -> None:
+    client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
+
+    again = client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
+
+    assert again.get_json() == {"accepted": 0, "duplicates": 2, "quarantined": 0}
+    assert len(inbox(conn)) == 2
+
+
+def test_xml_and_json_forms_of_one_report_are_one_report(client: FlaskClient, conn: redis.Redis) -> None:
+    # The XML sample and the v3 JSON sample describe the same message, status, error and time.
+    client.post("/notify", data=sample("v3-one-delivered.json"), content_type=JSON)
+
+    answer = client.post("/notify", data=sample("v1-one-delivered.xml"), content_type="application/xml")
+
+    assert answer.get_json() == {"accepted": 0, "duplicates": 1, "quarantined": 0}
+
+
+def test_a_new_status_for_the_same_message_is_a_new_report(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v1-one-delivered.json"))
+    report = body["results"][0]
+    pending = {**report, "status": {"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE"}}
+    client.post("/notify", json={"results": [pending]})
+
+    answer = client.post("/notify", json=body)
+
+    assert answer.get_json()["accepted"] == 1
+    assert len(inbox(conn)) == 2
+
+
+def test_many_pushes_share_one_drain_job(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v1-one-delivered.json"))
+    for n in range(20):
+        body["results"][0]["messageId"] = f"m-{n}"
+        assert client.post("/notify", json=body).status_code == 200
+
+    assert len(inbox(conn)) == 20
+    assert conn.llen(store.queue(conn, _settings(client)).key) == 1
+
+
+def test_the_stored_report_is_normalised_and_keeps_the_raw_report(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v3-one-delivered.json"))
+    body["results"][0]["somethingNew"] = {"x": 1}
+    client.post("/notify", json=body)
+
+    (wire,) = inbox(conn)
+
+    report = wire["report"]
+    assert wire["source"] == "push"
+    assert report["message_id"] == "MESSAGE-ID-123-xyz"
+    assert report["sender"] == "InfoSMS"
+    assert report["message_count"] == 1
+    assert report["entity_id"] == "promotional-traffic-entity"
+    assert report["price"] == {"price_per_message": "0.01", "currency": "EUR"}
+    assert report["error"]["group_name"] == "OK"
+    assert wire["raw"]["somethingNew"] == {"x": 1}
+    assert wire["raw"]["price"]["pricePerMessage"] == 0.01
+
+
+def test_one_invalid_report_is_quarantined_and_its_siblings_accepted(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v1-two-delivered.json"))
+    body["results"][1]["smsCount"] = "many"
+    body["results"].append("not an object")
+
+    answer = client.post("/notify", json=body)
+
+    assert answer.status_code == 200
+    result = answer.get_json()
+    assert (result["accepted"], result["duplicates"], result["quarantined"]) == (1, 0, 2)
+    assert result["errors"]["1"] == {"smsCount": ["Not a valid integer."]}
+    assert "2" in result["errors"]
+    entries = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    canonical = sorted(json.dumps(e["raw"], sort_keys=True) for e in entries)
+    assert canonical == sorted(json.dumps(r, sort_keys=True) for r in body["results"][1:])
+    assert all(e["received_at"] and e["source"] == "push" for e in entries)
+    assert len(inbox(conn)) == 1
+
+
+def test_a_push_is_recorded_for_the_pollers_fallback_mode(client: FlaskClient, conn: redis.Redis) -> None:
+    client.post("/notify", data=sample("empty.json"), content_type=JSON)
+    assert not conn.exists(store.LAST_PUSH)  # an empty push stores nothing
+
+    client.post("/notify", data=sample("v1-one-delivered.json"), content_type=JSON)
+
+    assert float(conn.get(store.LAST_PUSH) or 0) > 0
+
+
+def test_healthz_and_readyz_answer(client: FlaskClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["redis"] == "ok"
+    assert ready.get_json()["auth"] == "open"

@@ -1,0 +1,107 @@
+"""ReportSchema: v1 and v3 names, Infobip's quirks, and what it must never reject."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from marshmallow import ValidationError
+
+from tests.conftest import sample
+from webhook.parsing import parse_json, parse_xml, results_of
+from webhook.report import DeliveryReport, report_key, wire_from_loaded
+from webhook.schemas import ReportSchema
+
+SCHEMA = ReportSchema()
+
+
+def load_sample(name: str) -> dict:
+    (raw,) = results_of(parse_json(sample(name)))
+    return SCHEMA.load(raw)
+
+
+def test_v1_json_is_read_with_aware_times_and_exact_money() -> None:
+    report = load_sample("v1-one-delivered.json")
+
+    assert report["sent_at"] == datetime(2015, 2, 12, 9, 58, 20, 323000, tzinfo=timezone(timedelta(hours=1)))
+    assert report["price"]["price_per_message"] == Decimal("0.01")
+    assert report["message_count"] == 1
+    assert report["status"]["group_name"] == "DELIVERED"
+    assert report["final"] is True
+
+
+def test_v3_names_map_onto_the_same_fields() -> None:
+    report = load_sample("v3-one-delivered.json")
+
+    assert report["sender"] == "InfoSMS"
+    assert report["message_count"] == 1
+    assert report["entity_id"] == "promotional-traffic-entity"
+    assert report["application_id"] == "marketing-automation-application"
+    assert report["campaign_reference_id"] == "summersale"
+
+
+def test_xml_reads_to_the_same_report_as_json_with_ok_upper_cased() -> None:
+    (raw,) = parse_xml(sample("v1-one-delivered.xml"))
+    report = SCHEMA.load(raw)
+
+    assert report["error"]["group_name"] == "OK"  # the XML says "Ok"
+    assert report["error"]["permanent"] is False
+    assert report["price"]["price_per_message"] == Decimal("0.01")
+    assert report["entity_id"] == "promotional-traffic-entity"
+    assert report_key(report) == report_key(load_sample("v3-one-delivered.json"))
+
+
+def test_unknown_status_groups_and_ids_pass_through() -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw["status"] = {"groupId": 42, "groupName": "Teleported", "id": 999, "name": "SOMETHING_NEW"}
+
+    report = SCHEMA.load(raw)
+
+    assert report["status"]["group_name"] == "TELEPORTED"
+    assert report["final"] is False
+
+
+def test_an_integer_mcc_mnc_is_read_as_text() -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw["mccMnc"] = 22801
+
+    assert SCHEMA.load(raw)["mcc_mnc"] == "22801"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"messageId": None}, "messageId"),
+        ({"status": None}, "status"),
+        ({"smsCount": "lots"}, "smsCount"),
+        ({"sentAt": "yesterday"}, "sentAt"),
+        ({"doneAt": "2015-02-12T09:58:20"}, "doneAt"),  # no offset: ambiguous, refused
+        ({"price": {"pricePerMessage": "free"}}, "price"),
+    ],
+)
+def test_wrong_field_values_are_named(change: dict, field: str) -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw.update(change)
+
+    with pytest.raises(ValidationError) as caught:
+        SCHEMA.load(raw)
+
+    assert field in caught.value.messages
+
+
+def test_the_wire_form_rebuilds_every_attribute() -> None:
+    raw = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    loaded = SCHEMA.load(raw)
+    received = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    wire = json.loads(json.dumps(wire_from_loaded(loaded, raw, key="k", source="pull", received_at=received)))
+
+    report = DeliveryReport.from_wire(wire)
+
+    assert report.price is not None and report.price.price_per_message == Decimal("0.01")
+    assert report.done_at == datetime(2019, 11, 9, 16, tzinfo=UTC)
+    assert report.error is not None and report.error.permanent is False
+    assert (report.source, report.received_at, report.key, report.final) == ("pull", received, "k", True)
+    assert report.raw == raw
+    assert DeliveryReport.from_wire(json.loads(json.dumps(report.to_wire()))) == report
