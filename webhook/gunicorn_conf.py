@@ -29,3 +29,6 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"
+# gunicorn 27's runtime control socket lives at one fixed path per user: several web processes
+# on one host (tests, scale-out) would fight over it, and dlrhook needs none of its commands.
+control_socket_disable = True

@@ -30,21 +30,30 @@ from webhook.settings import Settings
 _SCHEMA = ReportSchema()
 
 # Atomically: remember each report's identity for the dedup window and queue the new ones;
-# quarantine the invalid ones. KEYS: inbox, quarantine, seen keys...; ARGV: ttl, number of
-# quarantine pairs, wire reports..., quarantine (id, json) pairs...
+# quarantine the invalid ones; mark the last push. With ARGV[3] == "1" it first checks that a
+# drain job is pending and, if none is, does nothing and returns -1 (the caller then stores
+# and enqueues in one MULTI). KEYS: inbox, quarantine, last-push, drain-pending, seen keys...
+# ARGV: ttl, number of quarantine pairs, require-pending, last-push value or "", wire
+# reports..., quarantine (id, json) pairs...
 _STORE_LUA = """
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 0 then
+  return -1
+end
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
-local nvalid = #KEYS - 2
+local nvalid = #KEYS - 4
 local accepted = 0
 for i = 1, nvalid do
-  if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[1], ARGV[i + 2])
+  if redis.call('SET', KEYS[i + 4], '1', 'NX', 'EX', ttl) then
+    redis.call('RPUSH', KEYS[1], ARGV[i + 4])
     accepted = accepted + 1
   end
 end
 for j = 0, nq - 1 do
-  redis.call('HSET', KEYS[2], ARGV[nvalid + 3 + 2 * j], ARGV[nvalid + 4 + 2 * j])
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 5 + 2 * j], ARGV[nvalid + 6 + 2 * j])
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[4])
 end
 return accepted
 """
@@ -169,33 +178,31 @@ def _store(
     source: str,
     received_at: datetime,
 ) -> int:
-    """One MULTI/EXEC: the store script, the last-push mark, and a drain job if none is pending.
+    """Store the batch and make sure a drain job will see it, atomically.
 
-    WATCH on the pending flag makes "is a drain job queued?" and "queue one" a single atomic
-    step: a drain job clears the flag before it drains, so a batch stored after that clearing
-    always gets a job of its own, and one stored before it is drained by the running one.
+    Fast path, one round trip: while a drain job is pending the store script alone does it all
+    (a drain job clears the flag before it drains, so a batch stored while the flag is set is
+    drained by that job). When no drain job is pending the script stores nothing, and the batch
+    is stored together with a new drain job in one MULTI/EXEC, under WATCH of the flag.
     """
     script = _script(conn)
+    keys = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
+    last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
+    args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
     q = store.queue(conn, settings)
-    with conn.pipeline(transaction=True) as pipe:
-        while True:
+    while True:
+        accepted = int(script(keys=keys, args=args))
+        if accepted >= 0:
+            return accepted
+        with conn.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(store.DRAIN_PENDING)  # type: ignore[no-untyped-call]
-                drain_pending = bool(pipe.exists(store.DRAIN_PENDING))
                 pipe.multi()
-                script(
-                    keys=[store.INBOX, store.QUARANTINE, *seen_keys],
-                    args=[settings.dedup_ttl, len(quarantine) // 2, *wires, *quarantine],
-                    client=pipe,
-                )
-                if source == "push":
-                    pipe.set(store.LAST_PUSH, f"{received_at.timestamp():.3f}")
-                if wires and not drain_pending:
-                    enqueue_drain(q, pipe)
-                results = pipe.execute()
-                return int(results[0])
+                script(keys=keys, args=[*args[:2], "0", *args[3:]], client=pipe)
+                enqueue_drain(q, pipe)
+                return int(pipe.execute()[0])
             except redis.WatchError:
-                continue
+                continue  # a drain job was queued meanwhile: back to the fast path
 
 
 def enqueue_drain(q: Any, pipe: Any) -> None:
