@@ -139,3 +139,22 @@ def test_healthz_and_readyz_answer(client: FlaskClient) -> None:
     assert ready.status_code == 200
     assert ready.get_json()["redis"] == "ok"
     assert ready.get_json()["auth"] == "open"
+
+
+def test_a_batch_stored_after_a_drain_job_started_gets_a_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
+    body = json.loads(sample("v1-one-delivered.json"))
+    client.post("/notify", json=body)
+    conn.delete(store.DRAIN_PENDING)  # what a drain job does first, before it drains the inbox
+
+    body["results"][0]["messageId"] = "another"
+    client.post("/notify", json=body)
+
+    assert conn.llen(store.queue(conn, _settings(client)).key) == 2
+    assert conn.exists(store.DRAIN_PENDING)
+
+
+def test_a_batch_of_only_invalid_reports_queues_no_job(client: FlaskClient, conn: redis.Redis) -> None:
+    client.post("/notify", json={"results": [{"messageId": "x"}]})
+
+    assert conn.llen(store.queue(conn, _settings(client)).key) == 0
+    assert conn.hlen(store.QUARANTINE) == 1
