@@ -16,8 +16,8 @@ run: $(BIN)/.installed
 	$(BIN)/dlrhook local
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check webhook workers tests
-	$(BIN)/ruff format --check webhook workers tests
+	$(BIN)/ruff check webhook workers tests bench
+	$(BIN)/ruff format --check webhook workers tests bench
 	$(BIN)/mypy
 
 test: lint
@@ -25,3 +25,8 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .dlrhook .pytest_cache .mypy_cache .ruff_cache
+
+# The performance table (README, "Performance"). Needs wrk, from Debian's packages.
+bench: $(BIN)/.installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.run --only ingest,memory,dispatch,latency

@@ -124,7 +124,7 @@ def ingest(
     """
     received_at = datetime.now(UTC)
     result = IngestResult()
-    seen_keys: list[str] = []
+    seen_keys: list[bytes] = []
     wires: list[str] = []
     quarantine: list[str] = []
     for index, raw in enumerate(raw_reports):
@@ -139,7 +139,7 @@ def ingest(
             _quarantine(result, quarantine, index, raw, exc.messages, source, received_at)
             continue
         key = report_key(loaded)
-        seen_keys.append(store.SEEN_PREFIX + key)
+        seen_keys.append(store.seen_key(key))
         wires.append(dumps(wire_from_loaded(loaded, raw, key=key, source=source, received_at=received_at)))
 
     if not wires and not quarantine:
@@ -172,7 +172,7 @@ def _quarantine(
 def _store(
     conn: redis.Redis,
     settings: Settings,
-    seen_keys: list[str],
+    seen_keys: list[bytes],
     wires: list[str],
     quarantine: list[str],
     source: str,
@@ -186,7 +186,7 @@ def _store(
     is stored together with a new drain job in one MULTI/EXEC, under WATCH of the flag.
     """
     script = _script(conn)
-    keys = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
+    keys: list[str | bytes] = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
     last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
     args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
     q = store.queue(conn, settings)
