@@ -105,3 +105,34 @@ def test_the_wire_form_rebuilds_every_attribute() -> None:
     assert (report.source, report.received_at, report.key, report.final) == ("pull", received, "k", True)
     assert report.raw == raw
     assert DeliveryReport.from_wire(json.loads(json.dumps(report.to_wire()))) == report
+
+
+def test_repeated_nested_objects_load_alike_and_independently() -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    first = SCHEMA.load(raw)
+    first["status"]["group_name"] = "CHANGED BY A CALLER"
+
+    second = SCHEMA.load(raw)
+
+    assert second["status"]["group_name"] == "DELIVERED"
+    assert second["price"]["price_per_message"] == Decimal("0.01")
+
+
+def test_a_remembered_value_is_not_confused_with_an_equal_one_of_another_type() -> None:
+    # True == 1 and hash(True) == hash(1); marshmallow refuses a boolean for an integer field.
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    SCHEMA.load({**raw, "status": {**raw["status"], "groupId": 1}})
+
+    with pytest.raises(ValidationError) as caught:
+        SCHEMA.load({**raw, "status": {**raw["status"], "groupId": True}})
+
+    assert "groupId" in caught.value.messages["status"]
+
+
+def test_an_invalid_nested_object_is_refused_every_time() -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw["status"] = {"groupId": "three", "groupName": "DELIVERED"}
+
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            SCHEMA.load(raw)

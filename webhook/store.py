@@ -28,6 +28,8 @@ SEEN_PREFIX = (PREFIX + "s:").encode()
 def seen_key(report_key: str) -> bytes:
     """The dedup key of a report (96 bits of its identity: no collision in any real volume)."""
     return SEEN_PREFIX + bytes.fromhex(report_key)[:12]
+
+
 #: Prefix of a running drain job's claimed batch: ``dlrhook:claimed:<job id>``.
 CLAIMED_PREFIX = PREFIX + "claimed:"
 #: Hash: page id -> raw body of an Infobip pull page not yet ingested.
