@@ -5,9 +5,13 @@ Each subcommand reads the settings once; a bad value stops it with the variable'
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -37,6 +41,68 @@ def web() -> None:
     settings_or_exit()
     args = ["gunicorn", "--config", "python:webhook.gunicorn_conf", "webhook.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])  # noqa: S606  # become gunicorn: signals go straight to it
+
+
+@main.command()
+def poller() -> None:
+    """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
+    from webhook import logs, store
+    from workers.poller import Poller
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level)
+    the_poller = Poller(settings, store.connect(settings))
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger("dlrhook.poller").info("%s received: stopping after the current request", signum)
+        the_poller.stop()
+
+    # The poller runs in a thread and the main thread only waits for it: a signal handler then
+    # never interrupts the poller in the middle of a lock or a Redis call.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    thread = threading.Thread(target=the_poller.run, name="dlrhook-poller")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+
+
+@main.command()
+@click.option("--bulk-id", default=None, help="only reports of this bulk")
+@click.option("--message-id", default=None, help="only the report(s) of this message")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="reports per request (default and maximum: DLRHOOK_PULL_LIMIT)",
+)
+def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None:
+    """Drain Infobip's reports endpoint once, now, and print the counts as JSON.
+
+    Fetches pages until one is short, whatever DLRHOOK_PULL_MODE says. Waits for (and takes)
+    the account's poller lock, so it never runs alongside a polling `dlrhook poller`.
+    """
+    from webhook import logs, store
+    from workers.poller import DrainFailed, Poller, PollerBusy
+
+    settings = settings_or_exit()
+    if not settings.infobip_base_url:
+        click.echo("dlrhook: INFOBIP_BASE_URL is not set: there is no account to pull from", err=True)
+        sys.exit(2)
+    if limit is not None and limit > settings.pull_limit:
+        raise click.BadParameter(f"at most DLRHOOK_PULL_LIMIT ({settings.pull_limit})", param_hint="--limit")
+    logs.configure(settings.log_level)
+    the_poller = Poller(settings, store.connect(settings))
+    try:
+        totals = the_poller.drain(limit, bulk_id=bulk_id, message_id=message_id)
+    except PollerBusy as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    except DrainFailed as exc:
+        click.echo(json.dumps(exc.totals.as_dict()))
+        click.echo(f"dlrhook: pull stopped: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(totals.as_dict()))
 
 
 @main.command()
