@@ -55,6 +55,7 @@ class Request:
     path: str = ""
     params: dict[str, str] = field(default_factory=dict)
     authorized: bool = False
+    accept: str | None = None
     status: int = 0
     returned: int = 0  # reports in the answer
 
@@ -241,6 +242,7 @@ class FakeInfobip:
                     split = urlsplit(self.path)
                     request.path = split.path
                     request.params = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                    request.accept = self.headers.get("Accept")
                     status, headers, body, delay = fake._answer(request, self.headers.get("Authorization"))
                     if delay:
                         time.sleep(delay)

@@ -396,3 +396,87 @@ def test_wrong_credentials_log_one_clear_error_and_back_off_without_crashing(
     assert setting in errors[0].getMessage()
     assert secret not in caplog.text and "Authorization" not in caplog.text
     assert fake.remaining == 3
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def dlrhook(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``dlrhook`` command in the current (test) environment."""
+    return subprocess.run(
+        [DLRHOOK, *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_dlrhook_pull_with_limit_10_drains_now_and_prints_the_counts(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(25)
+    fake.add_reports(reports)
+    pull_env(DLRHOOK_PULL_MODE="off")  # an explicit pull runs whatever the poller's mode
+
+    done = dlrhook("pull", "--limit", "10")
+
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.splitlines()[-1])
+    assert counts == {"accepted": 25, "duplicates": 0, "quarantined": 0, "pages": 3, "rejected_pages": 0}
+    assert [(r.limit, r.returned) for r in fake.log()] == [(10, 10), (10, 10), (10, 5)]
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_dlrhook_pull_by_bulk_id_takes_only_that_bulk(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    wanted = make_reports(4, start=100, bulk_id="BULK-WANTED")
+    fake.add_reports([*make_reports(6), *wanted])
+    pull_env()
+
+    done = dlrhook("pull", "--bulk-id", "BULK-WANTED")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["accepted"] == 4
+    assert fake.log()[0].params["bulkId"] == "BULK-WANTED"
+    assert sorted(delivered(conn)) == sorted(message_ids(wanted))
+    assert fake.remaining == 6
+
+
+def test_dlrhook_pull_refuses_a_limit_above_the_configured_one(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    pull_env(DLRHOOK_PULL_LIMIT="100")
+    done = dlrhook("pull", "--limit", "101")
+    assert done.returncode == 2
+    assert "DLRHOOK_PULL_LIMIT" in done.stderr
+    assert fake.requests == []
+
+
+def test_dlrhook_pull_with_a_wrong_key_fails_once_naming_the_setting(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    pull_env(INFOBIP_API_KEY="wrong-key-1111")
+    done = dlrhook("pull")
+    assert done.returncode == 1
+    assert "INFOBIP_API_KEY" in done.stderr
+    assert "wrong-key-1111" not in done.stdout + done.stderr
+    assert len(fake.requests) == 1
+
+
+def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    fake.add_reports(reports)
+    fake.inject(Answer(delay=1.5))
+    pull_env()
+    proc = subprocess.Popen([DLRHOOK, "poller"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(fake.requests) == 1, what="the first request")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 0
+    assert [r.returned for r in fake.log()] == [5]
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+    assert '"poller stopped"' in out
