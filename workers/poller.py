@@ -286,6 +286,12 @@ class Poller:
             if not self._once("refused", logging.ERROR, f"{exc}; polling again in {wait:.0f} s and then less often"):
                 log.debug("%s; next request in %.1f s", exc, wait)
             return wait
+        except Exception:
+            # A bug must not become a crash loop that restarts, re-locks and re-requests at
+            # full speed: log it with its traceback and back off like any failure.
+            wait = self.backoff.next()
+            log.exception("unexpected error in the poller; next attempt in %.1f s", wait)
+            return wait
         if self._forget("redis"):
             log.info("Redis answers again")
         if self._forget("refused"):
