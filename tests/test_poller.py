@@ -276,6 +276,29 @@ def test_a_poller_does_not_fetch_while_redis_is_down(
     assert sum("Redis is unavailable" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_an_unexpected_error_is_logged_with_its_traceback_and_the_poller_carries_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlrhook.poller")
+    reports = make_reports(3)
+    fake.add_reports(reports)
+    poller = new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))
+    assert poller.client is not None
+    real_fetch, calls = poller.client.fetch, []
+
+    def fetch_with_a_bug_the_first_time(limit: int, **filters: Any) -> bytes:
+        calls.append(limit)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_fetch(limit, **filters)
+
+    poller.client.fetch = fetch_with_a_bug_the_first_time  # type: ignore[method-assign]
+    with Running(poller):
+        wait_until(lambda: conn.llen(store.INBOX) >= 3, what="the reports after the bug")
+    assert any(r.exc_info and "unexpected error" in r.getMessage() for r in caplog.records)
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
 # -- push and pull -------------------------------------------------------------------------------
 
 
