@@ -382,6 +382,17 @@ def test_two_pollers_on_one_account_never_have_two_requests_in_flight(
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
 
+def test_the_lock_is_renewed_while_its_holder_waits_so_a_standby_never_polls_in_between(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    settings = pull_env(DLRHOOK_PULL_LOCK_TTL="1", DLRHOOK_PULL_INTERVAL="2.5")
+    with Running(new_poller(settings)), Running(new_poller(settings)):
+        wait_until(lambda: len(fake.log()) >= 2, what="the second poll, one interval later")
+
+    first, second = fake.log()[:2]
+    assert second.start - first.end >= 2.4, "nobody polled during the holder's wait, three lock TTLs long"
+
+
 @pytest.mark.parametrize(
     ("credential", "setting", "secret"),
     [
