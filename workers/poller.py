@@ -283,7 +283,7 @@ class Poller:
         except (InfobipAuthError, InfobipRequestError) as exc:
             wait = self.auth_backoff.next()
             # One clear error per outage; the retries after it, minutes apart, say it at DEBUG.
-            if not self._once("refused", logging.ERROR, f"{exc}; polling again in {wait:.1f} s, then less and less often"):
+            if not self._once("refused", logging.ERROR, f"{exc}; next request in {wait:.1f} s, then less often"):
                 log.debug("%s; next request in %.1f s", exc, wait)
             return wait
         except Exception:
