@@ -19,6 +19,19 @@ PULL_QUIET = 300
 PULL_INTERVAL = 30.0
 PULL_LIMIT = 1000
 PULL_PATH = "/sms/1/reports"
+#: Seconds to wait for Infobip to accept the connection, and between bytes of its answer.
+PULL_CONNECT_TIMEOUT = 5.0
+PULL_READ_TIMEOUT = 30.0
+#: First wait after a 429, a 5xx or a network error; it doubles (with jitter) up to the max.
+PULL_BACKOFF = 1.0
+PULL_BACKOFF_MAX = 300.0
+#: First wait after a 401/403 (wrong credentials need a human); it doubles up to an hour.
+PULL_AUTH_BACKOFF = 300.0
+PULL_AUTH_BACKOFF_MAX = 3600.0
+#: Longest Retry-After honoured; a larger value is treated as this many seconds.
+PULL_RETRY_AFTER_MAX = 3600.0
+#: Seconds the poller lock lives unless renewed (renewed every third of it while held).
+PULL_LOCK_TTL = 30
 
 #: Deepest JSON/XML nesting accepted in a push (a report is 3 levels deep inside `results`).
 MAX_DEPTH = 32

@@ -62,6 +62,12 @@ class Settings:
     forward_url: str | None
     forward_secret: str | None = field(repr=False)
     forward_timeout: float
+    pull_connect_timeout: float = defaults.PULL_CONNECT_TIMEOUT
+    pull_read_timeout: float = defaults.PULL_READ_TIMEOUT
+    pull_backoff: float = defaults.PULL_BACKOFF
+    pull_backoff_max: float = defaults.PULL_BACKOFF_MAX
+    pull_auth_backoff: float = defaults.PULL_AUTH_BACKOFF
+    pull_lock_ttl: int = defaults.PULL_LOCK_TTL
 
     @property
     def auth_mode(self) -> str:
@@ -137,6 +143,16 @@ def _read(env: Env) -> Settings:
     pull_path = env.str(
         "DLRHOOK_PULL_PATH", defaults.PULL_PATH, validate=Regexp(r"^/[A-Za-z0-9/_-]+$", error="must be a path")
     )
+    pull_connect_timeout = env.float(
+        "DLRHOOK_PULL_CONNECT_TIMEOUT", defaults.PULL_CONNECT_TIMEOUT, validate=Range(min=0.01, max=300)
+    )
+    pull_read_timeout = env.float(
+        "DLRHOOK_PULL_READ_TIMEOUT", defaults.PULL_READ_TIMEOUT, validate=Range(min=0.01, max=600)
+    )
+    pull_backoff = env.float("DLRHOOK_PULL_BACKOFF", defaults.PULL_BACKOFF, validate=Range(min=0.001))
+    pull_backoff_max = env.float("DLRHOOK_PULL_BACKOFF_MAX", defaults.PULL_BACKOFF_MAX, validate=Range(min=0.001))
+    pull_auth_backoff = env.float("DLRHOOK_PULL_AUTH_BACKOFF", defaults.PULL_AUTH_BACKOFF, validate=Range(min=0.001))
+    pull_lock_ttl = env.int("DLRHOOK_PULL_LOCK_TTL", defaults.PULL_LOCK_TTL, validate=Range(min=1, max=3600))
     forward_url = env.str("DLRHOOK_FORWARD_URL", None, validate=url) or None
     forward_secret = env.str("DLRHOOK_FORWARD_SECRET", None) or None
     forward_timeout = env.float("DLRHOOK_FORWARD_TIMEOUT", 10.0, validate=Range(min=0.1))
@@ -154,6 +170,8 @@ def _read(env: Env) -> Settings:
         raise SettingsError(
             "INFOBIP_BASE_URL is set but neither INFOBIP_API_KEY nor INFOBIP_USERNAME/INFOBIP_PASSWORD is"
         )
+    if pull_backoff_max < pull_backoff:
+        raise SettingsError("DLRHOOK_PULL_BACKOFF_MAX must not be smaller than DLRHOOK_PULL_BACKOFF")
     if bool(ib_user) != bool(ib_password):
         raise SettingsError("INFOBIP_USERNAME and INFOBIP_PASSWORD must be set together")
 
@@ -185,4 +203,10 @@ def _read(env: Env) -> Settings:
         forward_url=forward_url,
         forward_secret=forward_secret,
         forward_timeout=forward_timeout,
+        pull_connect_timeout=pull_connect_timeout,
+        pull_read_timeout=pull_read_timeout,
+        pull_backoff=pull_backoff,
+        pull_backoff_max=pull_backoff_max,
+        pull_auth_backoff=pull_auth_backoff,
+        pull_lock_ttl=pull_lock_ttl,
     )

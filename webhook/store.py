@@ -34,6 +34,11 @@ def seen_key(report_key: str) -> bytes:
 CLAIMED_PREFIX = PREFIX + "claimed:"
 #: Hash: page id -> raw body of an Infobip pull page not yet ingested.
 PULL_PAGES = PREFIX + "pull:pages"
+#: Hash: page id -> JSON {id, error, body or body_b64, rejected_at}: fetched pages that could
+#: not be parsed. Kept for an operator to inspect; the poller never deletes them.
+PULL_REJECTED = PREFIX + "pull:rejected"
+#: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``.
+PULL_LOCK_PREFIX = PREFIX + "pull:lock:"
 
 DRAIN_FUNC = "workers.dispatch.drain"
 

@@ -5,16 +5,25 @@ Each subcommand reads the settings once; a bad value stops it with the variable'
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from webhook import defaults
 from webhook.errors import SettingsError
 from webhook.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from workers.poller import Poller
 
 
 def settings_or_exit() -> Settings:
@@ -37,6 +46,90 @@ def web() -> None:
     settings_or_exit()
     args = ["gunicorn", "--config", "python:webhook.gunicorn_conf", "webhook.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])  # noqa: S606  # become gunicorn: signals go straight to it
+
+
+T = TypeVar("T")
+
+
+def until_signalled(the_poller: Poller, work: Callable[[], T]) -> T:
+    """Run *work* in a thread; SIGTERM and SIGINT ask *the_poller* to stop between requests.
+
+    The main thread only waits, so a signal never lands between a fetch and the storing of its
+    page (a KeyboardInterrupt there would lose the page's reports), nor inside a lock or a
+    Redis call. Returns what *work* returned, or raises what it raised.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger("dlrhook.poller").info("signal %d: stopping after the current request", signum)
+        the_poller.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    thread = threading.Thread(target=target, name="dlrhook-poller")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+@main.command()
+def poller() -> None:
+    """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
+    from webhook import logs, store
+    from workers.poller import Poller
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level)
+    the_poller = Poller(settings, store.connect(settings))
+    until_signalled(the_poller, the_poller.run)
+
+
+@main.command()
+@click.option("--bulk-id", default=None, help="only reports of this bulk")
+@click.option("--message-id", default=None, help="only the report(s) of this message")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="reports per request (default and maximum: DLRHOOK_PULL_LIMIT)",
+)
+def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None:
+    """Drain Infobip's reports endpoint once, now, and print the counts as JSON.
+
+    Fetches pages of --limit reports until one is short, whatever DLRHOOK_PULL_MODE says. It
+    waits for (and takes) the account's poller lock, so it never runs alongside a polling
+    `dlrhook poller`. Exit code 1 when it stops on an error (the counts so far are printed).
+    """
+    from webhook import logs, store
+    from workers.poller import DrainFailed, Poller, PollerBusy
+
+    settings = settings_or_exit()
+    if not settings.infobip_base_url:
+        click.echo("dlrhook: INFOBIP_BASE_URL is not set: there is no account to pull from", err=True)
+        sys.exit(2)
+    if limit is not None and limit > settings.pull_limit:
+        raise click.BadParameter(f"at most DLRHOOK_PULL_LIMIT ({settings.pull_limit})", param_hint="--limit")
+    logs.configure(settings.log_level)
+    the_poller = Poller(settings, store.connect(settings))
+    try:
+        totals = until_signalled(the_poller, lambda: the_poller.drain(limit, bulk_id=bulk_id, message_id=message_id))
+    except PollerBusy as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    except DrainFailed as exc:
+        click.echo(json.dumps(exc.totals.as_dict()))
+        click.echo(f"dlrhook: pull stopped: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(totals.as_dict()))
 
 
 @main.command()
