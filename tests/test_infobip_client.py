@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fake_infobip import Answer, FakeInfobip, make_reports
 
+from tests.fake_infobip import Answer, FakeInfobip, make_reports
 from workers.embedded import free_port
 from workers.infobip import (
     InfobipAuthError,

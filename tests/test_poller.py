@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-from conftest import sample
-from fake_infobip import Answer, FakeInfobip, make_reports
 from flask.testing import FlaskClient
 
+from tests.conftest import sample
+from tests.fake_infobip import Answer, FakeInfobip, make_reports
 from webhook import store
 from webhook.settings import Settings
 from workers.embedded import free_port
