@@ -28,6 +28,8 @@ CLAIMED_PREFIX = PREFIX + "claimed:"
 PULL_PAGES = PREFIX + "pull:pages"
 
 DRAIN_FUNC = "workers.dispatch.drain"
+#: The retry job: ``deliver(handler_name, wires, attempt)`` for one handler and some reports.
+DELIVER_FUNC = "workers.dispatch.deliver"
 
 
 def connect(settings: Settings) -> redis.Redis:
