@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis as redis_lib
 from click.testing import CliRunner
+from conftest import sample
 from dlrhook_testplugin import calls
 from flask import Flask
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from conftest import sample
 from webhook import store
 from webhook.ingest import dumps, ingest
 from webhook.settings import Settings
