@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,15 +339,17 @@ def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain_job(
     assert conn.llen(store.INBOX) == 0
 
 
-def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(
-    process_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, value in process_env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DLRHOOK_HANDLERS", "test-record,test-unimportable")
-    result = CliRunner().invoke(main, ["worker", "--burst"])
-    assert result.exit_code == 2
-    assert "test-unimportable" in result.output
-    monkeypatch.setenv("DLRHOOK_HANDLERS", "no_such_module:handler")
-    result = CliRunner().invoke(main, ["worker", "--burst"])
-    assert result.exit_code == 2 and "no_such_module:handler" in result.output
+def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(process_env: dict[str, str]) -> None:
+    broken_plugin = str(Path(__file__).parent / "plugins-broken")
+    env = {**process_env, "PYTHONPATH": broken_plugin + os.pathsep + process_env["PYTHONPATH"]}
+    started = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2
+    assert "test-unimportable" in started.stderr and "dlrhook_brokenplugin_missing" in started.stderr
+
+    env = {**process_env, "DLRHOOK_HANDLERS": "test-record,no_such_module:handler"}
+    started = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2 and "no_such_module:handler" in started.stderr
