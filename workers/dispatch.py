@@ -321,7 +321,11 @@ def _settle(
             )
     if outcome.untried:
         # Shutting down: the untried reports go back as a job of their own, the attempt unspent.
-        q.enqueue_job(_deliver_job(q, handler_name, [wires[i] for i in outcome.untried], attempt), pipeline=pipe)
+        job = _deliver_job(q, handler_name, [wires[i] for i in outcome.untried], attempt)
+        q.enqueue_job(job, pipeline=pipe)
+        log.info(
+            "shutting down: %d reports handed back for handler %s as %s", len(outcome.untried), handler_name, job.id
+        )
 
 
 def _deliver_job(q: Queue, handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Job:
