@@ -353,3 +353,20 @@ def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(proc
         [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
     )
     assert started.returncode == 2 and "no_such_module:handler" in started.stderr
+
+
+def test_a_wire_report_the_worker_cannot_read_is_quarantined_and_its_siblings_are_delivered(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    conn.rpush(store.INBOX, b'{"raw": {"messageId": "torn"}, "source": "push"}', b"{not json")
+    run_jobs(settings)
+
+    assert len(calls(conn, "test-record")) == 2
+    entries = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    assert sorted(str(e["raw"]) for e in entries) == sorted(["{'messageId': 'torn'}", "{not json"])
+    assert all("_wire" in e["errors"] for e in entries)
