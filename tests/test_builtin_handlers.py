@@ -14,13 +14,16 @@ import pytest
 import redis as redis_lib
 from conftest import sample
 from flask import Flask
+from rq.job import Job
 from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
 from standardwebhooks.webhooks import Webhook
 
 from webhook import store
 from webhook.errors import HandlerLoadError
 from webhook.settings import Settings
 from workers import handlers
+from workers.embedded import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes, please").decode()
 
@@ -53,6 +56,12 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.server.shutdown()
+
+
+def last_traceback(job: Job) -> str:
+    result = job.latest_result()
+    assert result is not None and result.exc_string
+    return result.exc_string
 
 
 def post(make_app: Callable[..., Flask], name: str) -> None:
@@ -115,7 +124,7 @@ def test_a_receiver_that_keeps_failing_leaves_a_dead_letter(
 ) -> None:
     settings = worker_env(
         DLRHOOK_HANDLERS="forward",
-        DLRHOOK_FORWARD_URL=receiver.url,
+        DLRHOOK_FORWARD_URL=receiver.url + "?token=s3cr3t",
         DLRHOOK_FORWARD_SECRET=SECRET,
         DLRHOOK_RETRY_DELAYS="0",
     )
@@ -125,6 +134,34 @@ def test_a_receiver_that_keeps_failing_leaves_a_dead_letter(
 
     [job_id] = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
     assert job_id.startswith("dead-") and len(receiver.requests) == 2
+    job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    assert job.meta["error"].endswith("/hook answered 500 for report " + job.args[1][0]["key"])
+    assert "s3cr3t" not in last_traceback(job)
+    assert last_traceback(job).startswith("Traceback") and "ForwardError" in last_traceback(job)
+    assert (job.meta["handler"], job.meta["attempts"], job.meta["reports"]) == ("forward", 2, 1)
+
+
+def test_an_unreachable_receiver_fails_the_report_without_writing_the_urls_token_anywhere(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    settings = worker_env(
+        DLRHOOK_HANDLERS="forward",
+        DLRHOOK_FORWARD_URL=f"http://127.0.0.1:{port}/hook?token=s3cr3t",
+        DLRHOOK_FORWARD_SECRET=SECRET,
+        DLRHOOK_RETRY_DELAYS="",
+    )
+    post(make_app, "v1-one-delivered.json")
+    run_jobs(settings)
+
+    [job_id] = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
+    job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    assert "ConnectionError" in job.meta["error"] and f"127.0.0.1:{port}/hook" in job.meta["error"]
+    assert "s3cr3t" not in last_traceback(job) and "s3cr3t" not in caplog.text
 
 
 def test_forward_named_without_a_url_or_secret_stops_the_start_and_is_skipped_by_default(

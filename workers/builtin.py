@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -62,11 +63,24 @@ def forward(report: DeliveryReport) -> None:
     body = json.dumps({**report.to_wire(), "final": report.final}, separators=(",", ":"), ensure_ascii=False)
     headers = sign(settings.forward_secret, report.key, int(time.time()), body)
     headers["Content-Type"] = "application/json"
-    answer = _session().post(
-        settings.forward_url, data=body.encode(), headers=headers, timeout=settings.forward_timeout
-    )
+    where = _redacted(settings.forward_url)
+    try:
+        answer = _session().post(
+            settings.forward_url, data=body.encode(), headers=headers, timeout=settings.forward_timeout
+        )
+    except requests.RequestException as exc:
+        # requests' messages repeat the URL, query string (maybe a token) included: say less.
+        raise ForwardError(f"{where}: {type(exc).__name__} for report {report.key}") from None
     if not 200 <= answer.status_code < 300:
-        raise ForwardError(f"{settings.forward_url} answered {answer.status_code} for report {report.key}")
+        raise ForwardError(f"{where} answered {answer.status_code} for report {report.key}")
+
+
+def _redacted(url: str) -> str:
+    """*url* without credentials, query or fragment: safe for logs and dead letters."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _forward_unconfigured(settings: Settings) -> str | None:

@@ -52,7 +52,8 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
         args = _args(job)
         handler = meta.get("handler") or (str(args[0]) if job.func_name == store.DELIVER_FUNC and args else "")
         reports = meta.get("reports") or (len(args[1]) if job.func_name == store.DELIVER_FUNC and len(args) > 1 else 0)
-        error = meta.get("error") or _last_line(job.exc_info or "")
+        latest = job.latest_result()
+        error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
         out.append(
             DeadLetter(
                 job_id=job.id,
