@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import sample
 from dlrhook_testplugin import calls
 from flask import Flask
+from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from webhook import store
@@ -370,3 +371,24 @@ def test_a_wire_report_the_worker_cannot_read_is_quarantined_and_its_siblings_ar
     entries = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
     assert sorted(str(e["raw"]) for e in entries) == sorted(["{'messageId': 'torn'}", "{not json"])
     assert all("_wire" in e["errors"] for e in entries)
+
+
+def test_a_claim_is_left_to_its_job_while_queued_and_recovered_once_that_job_failed(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    q = store.queue(conn, settings)
+    [drain_id] = q.get_job_ids()
+    conn.rename(store.INBOX, store.CLAIMED_PREFIX + drain_id)
+
+    assert dispatch.recover_claims(conn, q) == 0  # queued: it will find its claim itself
+    job = q.fetch_job(drain_id)
+    assert job is not None
+    with conn.pipeline() as pipe:
+        record_job_failure(job, "worker lost", pipe)
+        pipe.execute()
+    assert dispatch.recover_claims(conn, q) == 2
+    assert conn.llen(store.INBOX) == 2

@@ -22,7 +22,7 @@ ABANDON_AFTER = 30
 #: Seconds between a worker's maintenance runs (abandoned jobs, orphaned claims, a drain for the inbox).
 MAINTENANCE_INTERVAL = 15
 #: Seconds a worker keeps delivering after SIGTERM before it hands the unfinished reports back.
-SHUTDOWN_GRACE = 20.0
+SHUTDOWN_GRACE = 15.0
 
 PULL_QUIET = 300
 PULL_INTERVAL = 30.0
