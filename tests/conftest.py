@@ -7,6 +7,7 @@ another. Nothing in the tests mocks Redis.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ from flask.testing import FlaskClient
 from webhook.settings import Settings, load_settings
 
 SAMPLES = Path(__file__).parent / "samples"
+#: A handler plugin installed as a real entry point (a dist-info folder on the path).
+PLUGINS = Path(__file__).parent / "plugins"
+if str(PLUGINS) not in sys.path:
+    sys.path.insert(0, str(PLUGINS))
 
 
 def sample(name: str) -> bytes:
@@ -95,3 +100,44 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def worker_env(env: Callable[..., Settings]) -> Iterator[Callable[..., Settings]]:
+    """``worker_env(DLRHOOK_HANDLERS="test-record")``: settings for jobs run in this process."""
+    from workers import runtime
+
+    def load(**values: str) -> Settings:
+        values.setdefault("DLRHOOK_RETRY_DELAYS", "0,0")
+        settings = env(**values)
+        runtime.configure(settings)
+        return settings
+
+    yield load
+    runtime._settings = None
+    runtime._stop_at = None
+
+
+@pytest.fixture
+def run_jobs(conn: redis_lib.Redis) -> Callable[[Settings], None]:
+    """``run_jobs(settings)``: run every queued job in this process, as RQ's tests do."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from webhook import store
+
+    def run(settings: Settings) -> None:
+        queue = store.queue(conn, settings)
+        SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+    return run
+
+
+@pytest.fixture
+def process_env(redis_url: str) -> dict[str, str]:
+    """Environment for dlrhook subprocesses: the test Redis and the test plugin on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
+    env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -15,6 +15,15 @@ MAX_BODY = 8 * 1024 * 1024
 BATCH_SIZE = 500
 QUEUE_NAME = "dlrhook"
 
+#: Seconds one drain job works before it hands the rest to a fresh job (Heroku gives 30 s on SIGTERM).
+DRAIN_BUDGET = 10.0
+#: Seconds after its last heartbeat that a running job counts as abandoned (its worker was killed).
+ABANDON_AFTER = 30
+#: Seconds between a worker's maintenance runs (abandoned jobs, orphaned claims, a drain for the inbox).
+MAINTENANCE_INTERVAL = 15
+#: Seconds a worker keeps delivering after SIGTERM before it hands the unfinished reports back.
+SHUTDOWN_GRACE = 15.0
+
 PULL_QUIET = 300
 PULL_INTERVAL = 30.0
 PULL_LIMIT = 1000

@@ -6,6 +6,7 @@ value before it fails, so one start reports them all, each under the variable's 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
@@ -68,6 +69,10 @@ class Settings:
     pull_backoff_max: float = defaults.PULL_BACKOFF_MAX
     pull_auth_backoff: float = defaults.PULL_AUTH_BACKOFF
     pull_lock_ttl: int = defaults.PULL_LOCK_TTL
+    drain_budget: float = defaults.DRAIN_BUDGET
+    abandon_after: int = defaults.ABANDON_AFTER
+    maintenance_interval: int = defaults.MAINTENANCE_INTERVAL
+    shutdown_grace: float = defaults.SHUTDOWN_GRACE
 
     @property
     def auth_mode(self) -> str:
@@ -156,6 +161,10 @@ def _read(env: Env) -> Settings:
     forward_url = env.str("DLRHOOK_FORWARD_URL", None, validate=url) or None
     forward_secret = env.str("DLRHOOK_FORWARD_SECRET", None) or None
     forward_timeout = env.float("DLRHOOK_FORWARD_TIMEOUT", 10.0, validate=Range(min=0.1))
+    drain_budget = env.float("DLRHOOK_DRAIN_BUDGET", defaults.DRAIN_BUDGET, validate=Range(min=0.1, max=25))
+    abandon_after = env.int("DLRHOOK_ABANDON_AFTER", defaults.ABANDON_AFTER, validate=Range(min=3, max=3600))
+    maintenance = env.int("DLRHOOK_MAINTENANCE_INTERVAL", defaults.MAINTENANCE_INTERVAL, validate=Range(min=1, max=600))
+    shutdown_grace = env.float("DLRHOOK_SHUTDOWN_GRACE", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28))
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -172,6 +181,8 @@ def _read(env: Env) -> Settings:
         )
     if pull_backoff_max < pull_backoff:
         raise SettingsError("DLRHOOK_PULL_BACKOFF_MAX must not be smaller than DLRHOOK_PULL_BACKOFF")
+    if forward_secret and not _is_whsec(forward_secret):
+        raise SettingsError("DLRHOOK_FORWARD_SECRET: must be whsec_ followed by base64 (the Standard Webhooks form)")
     if bool(ib_user) != bool(ib_password):
         raise SettingsError("INFOBIP_USERNAME and INFOBIP_PASSWORD must be set together")
 
@@ -209,4 +220,19 @@ def _read(env: Env) -> Settings:
         pull_backoff_max=pull_backoff_max,
         pull_auth_backoff=pull_auth_backoff,
         pull_lock_ttl=pull_lock_ttl,
+        drain_budget=drain_budget,
+        abandon_after=abandon_after,
+        maintenance_interval=maintenance,
+        shutdown_grace=shutdown_grace,
     )
+
+
+def _is_whsec(secret: str) -> bool:
+    """True for ``whsec_<base64>`` with a non-empty key, as Standard Webhooks secrets are written."""
+    prefix, _, key = secret.partition("_")
+    if prefix != "whsec" or not key:
+        return False
+    try:
+        return bool(base64.b64decode(key, validate=True))
+    except ValueError:
+        return False

@@ -41,6 +41,8 @@ PULL_REJECTED = PREFIX + "pull:rejected"
 PULL_LOCK_PREFIX = PREFIX + "pull:lock:"
 
 DRAIN_FUNC = "workers.dispatch.drain"
+#: The retry job: ``deliver(handler_name, wires, attempt)`` for one handler and some reports.
+DELIVER_FUNC = "workers.dispatch.deliver"
 
 
 def connect(settings: Settings) -> redis.Redis:

@@ -203,5 +203,123 @@ def local(procfile: str) -> None:
     sys.exit(manager.returncode or 0)
 
 
+@main.command()
+@click.option("--burst", is_flag=True, help="stop once the queue is empty (for scripts and tests)")
+def worker(burst: bool) -> None:
+    """Deliver queued reports to the handlers: an RQ worker with its scheduler (the Procfile's worker)."""
+    from webhook import logs
+    from webhook.errors import HandlerLoadError
+    from workers import handlers
+    from workers.embedded import answers
+    from workers.worker import run
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level)
+    try:
+        chosen = handlers.select(settings)
+    except HandlerLoadError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(2)
+    if settings.redis_is_embedded and not answers(settings.redis_url):
+        click.echo(f"dlrhook: no Redis answers at {settings.redis_url}: set REDIS_URL or run `dlrhook local`", err=True)
+        sys.exit(1)
+    if not chosen:
+        click.echo("dlrhook: warning: no handler is configured; reports are drained and dropped", err=True)
+    click.echo(f"dlrhook worker: handlers {', '.join(h.name for h in chosen) or '(none)'}", err=True)
+    run(settings, burst=burst)
+
+
+def _queue(settings: Settings) -> Any:
+    from webhook import store
+
+    return store.queue(store.connect(settings), settings)
+
+
+@main.group()
+def failed() -> None:
+    """Reports a handler gave up on (dead letters in RQ's failed registry)."""
+
+
+@failed.command("list")
+def failed_list() -> None:
+    """One line per dead letter: job id, handler, reports, attempts, when, last error."""
+    from workers.replay import dead_letters
+
+    entries = dead_letters(_queue(settings_or_exit()))
+    if not entries:
+        click.echo("no failed jobs")
+        return
+    click.echo("JOB ID\tHANDLER\tREPORTS\tATTEMPTS\tFAILED AT\tLAST ERROR")
+    for e in entries:
+        when = e.failed_at.isoformat(timespec="seconds") if e.failed_at else "-"
+        attempts = "-" if e.attempts is None else str(e.attempts)
+        click.echo(f"{e.job_id}\t{e.handler}\t{e.reports}\t{attempts}\t{when}\t{e.error}")
+
+
+@failed.command("replay")
+@click.argument("job_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every failed job")
+def failed_replay(job_id: str | None, replay_all: bool) -> None:
+    """Re-queue one dead letter (JOB_ID) or all of them (--all): one more attempt each."""
+    from workers.replay import replay_failed
+
+    if bool(job_id) == replay_all:
+        raise click.UsageError("give a JOB_ID or --all")
+    try:
+        done = replay_failed(_queue(settings_or_exit()), None if replay_all else [str(job_id)])
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"re-queued {len(done)} job(s)")
+
+
+@main.group()
+def quarantine() -> None:
+    """Reports that failed validation, kept raw with their errors."""
+
+
+@quarantine.command("list")
+def quarantine_list() -> None:
+    """One line per quarantined report: id, received at, source, message id, errors."""
+    from webhook import store
+    from workers.replay import quarantined
+
+    settings = settings_or_exit()
+    entries = quarantined(store.connect(settings))
+    if not entries:
+        click.echo("quarantine is empty")
+        return
+    click.echo("ID\tRECEIVED AT\tSOURCE\tMESSAGE ID\tERRORS")
+    for e in entries:
+        raw = e.get("raw")
+        message_id = raw.get("messageId", "-") if isinstance(raw, dict) else "-"
+        errors = json.dumps(e.get("errors"), separators=(",", ":"))
+        click.echo(f"{e.get('id')}\t{e.get('received_at')}\t{e.get('source')}\t{message_id}\t{errors}")
+
+
+@quarantine.command("replay")
+@click.argument("entry_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every quarantined report")
+def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
+    """Validate one entry (ID) or all (--all) again; ingest those now valid, keep the others."""
+    from webhook import store
+    from workers.replay import replay_quarantine
+
+    if bool(entry_id) == replay_all:
+        raise click.UsageError("give an ID or --all")
+    settings = settings_or_exit()
+    try:
+        result = replay_quarantine(store.connect(settings), settings, None if replay_all else [str(entry_id)])
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"accepted {len(result.accepted)}, duplicates {len(result.duplicates)}, "
+        f"still invalid {len(result.still_invalid)}"
+    )
+    for qid in result.still_invalid:
+        click.echo(f"  still invalid: {qid}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,97 @@
+"""A handler plugin for the tests, installed as a real entry point (dist-info beside it).
+
+Each handler records its calls in Redis (lists ``test:calls:<handler>``) so that tests see
+calls made in worker subprocesses too; failures are switched on through Redis keys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from rq import get_current_job
+
+from webhook.report import DeliveryReport
+from workers.handlers import PartialFailure, batch_handler
+
+
+def _conn() -> redis.Redis:
+    job = get_current_job()
+    assert job is not None
+    return job.connection
+
+
+def describe(report: DeliveryReport) -> dict[str, str]:
+    """Every attribute a handler can read, as repr() (so types count, not only values)."""
+    names = [
+        "message_id",
+        "bulk_id",
+        "to",
+        "sender",
+        "sent_at",
+        "done_at",
+        "message_count",
+        "mcc_mnc",
+        "callback_data",
+        "entity_id",
+        "application_id",
+        "campaign_reference_id",
+        "final",
+        "source",
+    ]
+    out = {name: repr(getattr(report, name)) for name in names}
+    for name in ("price_per_message", "currency"):
+        out[f"price.{name}"] = repr(getattr(report.price, name)) if report.price else "None"
+    for name in ("group_id", "group_name", "id", "name", "description"):
+        out[f"status.{name}"] = repr(getattr(report.status, name))
+    for name in ("group_id", "group_name", "id", "name", "description", "permanent"):
+        out[f"error.{name}"] = repr(getattr(report.error, name)) if report.error else "None"
+    out["key"] = report.key
+    out["received_at"] = report.received_at.isoformat()
+    out["raw"] = json.dumps(report.raw, sort_keys=True, default=str)
+    return out
+
+
+def record(report: DeliveryReport) -> None:
+    _conn().rpush("test:calls:test-record", json.dumps(describe(report)))
+
+
+@batch_handler
+def record_batch(reports: list[DeliveryReport]) -> None:
+    conn = _conn()
+    conn.rpush("test:calls:test-batch", json.dumps([r.message_id for r in reports]))
+    failing = {m.decode() for m in conn.smembers("test:fail:test-batch")}
+    failed = [r for r in reports if r.message_id in failing]
+    if failed:
+        raise PartialFailure(failed)
+
+
+def flaky(report: DeliveryReport) -> None:
+    """Fails the first two calls for each message id in the set ``test:flaky``."""
+    conn = _conn()
+    conn.rpush("test:calls:test-flaky", report.message_id)
+    if conn.sismember("test:flaky", report.message_id) and conn.incr(f"test:flaky:{report.message_id}") <= 2:
+        raise RuntimeError(f"flaky failure for {report.message_id}")
+
+
+def broken(report: DeliveryReport) -> None:
+    """Fails while the key ``test:broken`` exists (the test 'fixes' it by deleting the key)."""
+    conn = _conn()
+    conn.rpush("test:calls:test-broken", report.message_id)
+    if conn.exists("test:broken"):
+        raise ConnectionError("receiver is down")
+
+
+def slow(report: DeliveryReport) -> None:
+    """Takes ``test:slow`` seconds (default 0.3) a report, then records it."""
+    conn = _conn()
+    conn.rpush("test:started:test-slow", report.message_id)
+    time.sleep(float(conn.get("test:slow") or 0.3))
+    conn.rpush("test:calls:test-slow", report.message_id)
+
+
+def calls(conn: redis.Redis, handler: str) -> list[Any]:
+    """The recorded calls of *handler*, decoded."""
+    return [json.loads(v) if v[:1] in (b"{", b"[") else v.decode() for v in conn.lrange(f"test:calls:{handler}", 0, -1)]

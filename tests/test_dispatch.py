@@ -1,0 +1,394 @@
+"""Reports posted to /notify reach the handler plugins, with failures retried per handler and report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from click.testing import CliRunner
+from dlrhook_testplugin import calls
+from flask import Flask
+from rq.job_lifecycle import record_job_failure
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from tests.conftest import sample
+from webhook import store
+from webhook.ingest import dumps, ingest
+from webhook.settings import Settings
+from workers import dispatch
+from workers.cli import main
+
+PLUS_ONE = timezone(timedelta(hours=1))
+
+V1_FIRST = {
+    "message_id": "ff4804ef-6ab6-4abd-984d-ab3b1387e852",
+    "bulk_id": "8c20f086-d82b-48cc-b2b3-3ca5f7aca9fb",
+    "to": "41793026731",
+    "sender": None,
+    "sent_at": datetime(2015, 2, 12, 9, 58, 20, 323000, tzinfo=PLUS_ONE),
+    "done_at": datetime(2015, 2, 12, 9, 58, 20, 337000, tzinfo=PLUS_ONE),
+    "message_count": 1,
+    "mcc_mnc": "22801",
+    "callback_data": None,
+    "entity_id": None,
+    "application_id": None,
+    "campaign_reference_id": None,
+    "final": True,
+    "source": "push",
+    "price.price_per_message": Decimal("0.01"),
+    "price.currency": "EUR",
+    "status.group_id": 3,
+    "status.group_name": "DELIVERED",
+    "status.id": 5,
+    "status.name": "DELIVERED_TO_HANDSET",
+    "status.description": "Message delivered to handset",
+    "error.group_id": 0,
+    "error.group_name": "OK",
+    "error.id": 0,
+    "error.name": "NO_ERROR",
+    "error.description": "No Error",
+    "error.permanent": False,
+}
+V3 = {
+    **V1_FIRST,
+    "message_id": "MESSAGE-ID-123-xyz",
+    "bulk_id": "BULK-ID-123-xyz",
+    "to": "41793026727",
+    "sender": "InfoSMS",
+    "sent_at": datetime(2019, 11, 9, 16, 0, tzinfo=UTC),
+    "done_at": datetime(2019, 11, 9, 16, 0, tzinfo=UTC),
+    "callback_data": "callbackData",
+    "entity_id": "promotional-traffic-entity",
+    "application_id": "marketing-automation-application",
+    "campaign_reference_id": "summersale",
+}
+V1_XML = {**V3, "sender": None, "campaign_reference_id": None, "mcc_mnc": None}  # the XML sample has no mccMnc
+V1_TWO = [
+    {
+        **V1_FIRST,
+        "message_id": "bcfb828b-7df9-4e7b-8715-f34f5c61271a",
+        "bulk_id": "80664c0c-e1ca-414d-806a-5caf146463df",
+        "sent_at": datetime(2015, 2, 12, 9, 51, 43, 123000, tzinfo=PLUS_ONE),
+        "done_at": datetime(2015, 2, 12, 9, 51, 43, 127000, tzinfo=PLUS_ONE),
+        "callback_data": "User defined data.",
+    },
+    {
+        **V1_FIRST,
+        "message_id": "12db39c3-7822-4e72-a3ec-c87442c0ffc5",
+        "bulk_id": "08fe4407-c48f-4d4b-a2f4-9ff583c985b8",
+        "to": "41793026727",
+        "sent_at": datetime(2015, 2, 12, 9, 50, 22, 221000, tzinfo=PLUS_ONE),
+        "done_at": datetime(2015, 2, 12, 9, 50, 22, 232000, tzinfo=PLUS_ONE),
+        "callback_data": "reset_password",
+    },
+]
+
+
+def post(make_app: Callable[..., Flask], name: str, **env: str) -> dict[str, Any]:
+    content_type = "application/xml" if name.endswith(".xml") else "application/json"
+    answer = make_app(**env).test_client().post("/notify", data=sample(name), content_type=content_type)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("v1-one-delivered.json", [V1_FIRST]),
+        ("v1-two-delivered.json", V1_TWO),
+        ("v1-one-delivered.xml", [V1_XML]),
+        ("v3-one-delivered.json", [V3]),
+    ],
+)
+def test_a_posted_report_reaches_an_installed_plugin_with_every_attribute_right(
+    name: str,
+    expected: list[dict[str, Any]],
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    before = datetime.now(UTC)
+    assert post(make_app, name, DLRHOOK_HANDLERS="test-record")["accepted"] == len(expected)
+    run_jobs(settings)
+
+    got = calls(conn, "test-record")
+    assert len(got) == len(expected)
+    for seen, want in zip(got, expected, strict=True):
+        assert {k: seen[k] for k in want} == {k: repr(v) for k, v in want.items()}
+        assert len(seen["key"]) == 32
+        received_at = datetime.fromisoformat(seen["received_at"])
+        assert received_at.tzinfo is not None and received_at >= before - timedelta(seconds=1)
+        assert json.loads(seen["raw"])["messageId"] == want["message_id"]
+    assert conn.llen(store.INBOX) == 0
+    assert not conn.keys(store.CLAIMED_PREFIX + "*")
+
+
+def test_a_handler_failing_twice_is_called_three_times_and_nothing_else_is_called_again(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-flaky,test-record", DLRHOOK_RETRY_DELAYS="0,0")
+    flaky_id, sibling_id = V1_TWO[0]["message_id"], V1_TWO[1]["message_id"]
+    conn.sadd("test:flaky", flaky_id)
+    post(make_app, "v1-two-delivered.json")
+    run_jobs(settings)
+
+    flaky_calls = calls(conn, "test-flaky")
+    assert flaky_calls.count(flaky_id) == 3
+    assert flaky_calls.count(sibling_id) == 1
+    assert sorted(c["message_id"] for c in calls(conn, "test-record")) == sorted([repr(flaky_id), repr(sibling_id)])
+    assert FailedJobRegistry(queue=store.queue(conn, settings)).count == 0
+
+
+def test_a_retry_waits_for_its_delay_in_rqs_scheduler(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-broken", DLRHOOK_RETRY_DELAYS="60")
+    conn.set("test:broken", "1")
+    post(make_app, "v1-one-delivered.json")
+    run_jobs(settings)
+
+    scheduled = ScheduledJobRegistry(queue=store.queue(conn, settings))
+    assert len(calls(conn, "test-broken")) == 1
+    [job_id] = scheduled.get_job_ids()
+    due = scheduled.get_scheduled_time(job_id)
+    assert timedelta(seconds=50) < due - datetime.now(UTC) <= timedelta(seconds=60)
+
+
+def test_a_batch_handler_retries_only_the_reports_it_names_in_partial_failure(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-batch", DLRHOOK_RETRY_DELAYS="0")
+    failing = V1_TWO[1]["message_id"]
+    conn.sadd("test:fail:test-batch", failing)
+    post(make_app, "v1-two-delivered.json")
+    run_jobs(settings)
+
+    first, retry = calls(conn, "test-batch")
+    assert sorted(first) == sorted(r["message_id"] for r in V1_TWO)
+    assert retry == [failing]
+    [dead] = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
+    assert dead.startswith("dead-")
+
+
+def test_a_handler_that_always_fails_is_dead_lettered_and_failed_replay_delivers_after_the_fix(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-broken,test-record", DLRHOOK_RETRY_DELAYS="0,0")
+    conn.set("test:broken", "1")
+    post(make_app, "v1-two-delivered.json")
+    run_jobs(settings)
+    assert len(calls(conn, "test-broken")) == 6  # two reports, three attempts each
+
+    runner = CliRunner()
+    listing = runner.invoke(main, ["failed", "list"])
+    assert listing.exit_code == 0, listing.output
+    [row] = [line.split("\t") for line in listing.output.splitlines()[1:]]
+    job_id, handler, reports, attempts, when, error = row
+    assert (handler, reports, attempts) == ("test-broken", "2", "3")
+    assert error == "ConnectionError: receiver is down"
+    assert datetime.fromisoformat(when) > datetime.now(UTC) - timedelta(minutes=1)
+    job = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
+    assert job == [job_id]
+
+    conn.delete("test:broken")
+    replay = runner.invoke(main, ["failed", "replay", job_id])
+    assert replay.exit_code == 0, replay.output
+    run_jobs(settings)
+
+    assert len(calls(conn, "test-broken")) == 8
+    assert runner.invoke(main, ["failed", "list"]).output.strip() == "no failed jobs"
+    assert len(calls(conn, "test-record")) == 2  # the other handler was never re-run
+
+
+def test_failed_replay_all_requeues_every_dead_letter_and_a_still_broken_handler_dead_letters_again(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-broken", DLRHOOK_RETRY_DELAYS="")
+    conn.set("test:broken", "1")
+    post(make_app, "v1-one-delivered.json")
+    run_jobs(settings)
+    post(make_app, "v3-one-delivered.json")
+    run_jobs(settings)
+    registry = FailedJobRegistry(queue=store.queue(conn, settings))
+    assert registry.count == 2
+
+    result = CliRunner().invoke(main, ["failed", "replay", "--all"])
+    assert result.exit_code == 0 and "re-queued 2" in result.output
+    run_jobs(settings)
+
+    assert registry.count == 2
+    assert {line.split("\t")[3] for line in CliRunner().invoke(main, ["failed", "list"]).output.splitlines()[1:]} == {
+        "2"
+    }
+
+
+def test_quarantine_replay_ingests_a_report_that_is_valid_now_and_keeps_one_still_invalid(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    good = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    bad = {"messageId": "no-status"}
+    for qid, raw in (("q-1", good), ("q-2", bad)):
+        entry = {"id": qid, "raw": raw, "errors": {"old": ["x"]}, "source": "push", "received_at": "2026-01-01"}
+        conn.hset(store.QUARANTINE, qid, dumps(entry))
+
+    listing = CliRunner().invoke(main, ["quarantine", "list"])
+    assert listing.exit_code == 0 and "q-1" in listing.output and "no-status" in listing.output
+    result = CliRunner().invoke(main, ["quarantine", "replay", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "accepted 1, duplicates 0, still invalid 1" in result.output
+    run_jobs(settings)
+
+    assert [c["message_id"] for c in calls(conn, "test-record")] == [repr("MESSAGE-ID-123-xyz")]
+    assert list(conn.hkeys(store.QUARANTINE)) == [b"q-2"]
+    kept = json.loads(conn.hget(store.QUARANTINE, "q-2") or b"{}")
+    assert "status" in kept["errors"] and "old" not in kept["errors"]
+
+
+def test_quarantine_replay_of_a_duplicate_removes_it_and_an_unknown_id_is_an_error(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    raw = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    ingest(conn, [raw], source="push", settings=settings)
+    entry = {"id": "q-dup", "raw": raw, "errors": {}, "source": "push", "received_at": "2026-01-01"}
+    conn.hset(store.QUARANTINE, "q-dup", dumps(entry))
+
+    result = CliRunner().invoke(main, ["quarantine", "replay", "q-dup"])
+    assert "accepted 0, duplicates 1" in result.output
+    assert not conn.hexists(store.QUARANTINE, "q-dup")
+    assert CliRunner().invoke(main, ["quarantine", "replay", "q-nope"]).exit_code == 1
+
+
+def test_an_orphaned_claim_goes_back_to_the_inbox_with_a_drain_job(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    q = store.queue(conn, settings)
+    q.empty()  # the drain job is gone, its flag outlived it
+    conn.rename(store.INBOX, store.CLAIMED_PREFIX + "drain-vanished")
+
+    assert dispatch.recover_claims(conn, q) == 2
+    assert conn.llen(store.INBOX) == 2 and not conn.exists(store.CLAIMED_PREFIX + "drain-vanished")
+    run_jobs(settings)
+    assert len(calls(conn, "test-record")) == 2
+
+
+def test_an_inbox_whose_drain_job_vanished_gets_a_new_one(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    q = store.queue(conn, settings)
+    assert not dispatch.check_inbox(conn, q)  # its drain job is queued
+    q.empty()
+    assert conn.exists(store.DRAIN_PENDING)
+
+    assert dispatch.check_inbox(conn, q)
+    run_jobs(settings)
+    assert len(calls(conn, "test-record")) == 2
+
+
+def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain_job(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-slow", DLRHOOK_BATCH_SIZE="1", DLRHOOK_DRAIN_BUDGET="0.1")
+    conn.set("test:slow", "0.15")
+    post(make_app, "v1-two-delivered.json")
+    post(make_app, "v3-one-delivered.json")
+    run_jobs(settings)
+    assert len(calls(conn, "test-slow")) == 3
+    assert conn.llen(store.INBOX) == 0
+
+
+def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(process_env: dict[str, str]) -> None:
+    broken_plugin = str(Path(__file__).parent / "plugins-broken")
+    env = {**process_env, "PYTHONPATH": broken_plugin + os.pathsep + process_env["PYTHONPATH"]}
+    started = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2
+    assert "test-unimportable" in started.stderr and "dlrhook_brokenplugin_missing" in started.stderr
+
+    env = {**process_env, "DLRHOOK_HANDLERS": "test-record,no_such_module:handler"}
+    started = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2 and "no_such_module:handler" in started.stderr
+
+
+def test_a_wire_report_the_worker_cannot_read_is_quarantined_and_its_siblings_are_delivered(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    conn.rpush(store.INBOX, b'{"raw": {"messageId": "torn"}, "source": "push"}', b"{not json")
+    run_jobs(settings)
+
+    assert len(calls(conn, "test-record")) == 2
+    entries = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    assert sorted(str(e["raw"]) for e in entries) == sorted(["{'messageId': 'torn'}", "{not json"])
+    assert all("_wire" in e["errors"] for e in entries)
+
+
+def test_a_claim_is_left_to_its_job_while_queued_and_recovered_once_that_job_failed(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    post(make_app, "v1-two-delivered.json")
+    q = store.queue(conn, settings)
+    [drain_id] = q.get_job_ids()
+    conn.rename(store.INBOX, store.CLAIMED_PREFIX + drain_id)
+
+    assert dispatch.recover_claims(conn, q) == 0  # queued: it will find its claim itself
+    job = q.fetch_job(drain_id)
+    assert job is not None
+    with conn.pipeline() as pipe:
+        record_job_failure(job, "worker lost", pipe)
+        pipe.execute()
+    assert dispatch.recover_claims(conn, q) == 2
+    assert conn.llen(store.INBOX) == 2

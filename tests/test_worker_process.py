@@ -1,0 +1,143 @@
+"""Real ``dlrhook worker`` processes: crashes, shutdowns, the scheduler, and no Flask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from tests.conftest import sample
+from webhook import store
+from webhook.ingest import ingest
+from webhook.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+def reports(n: int) -> list[dict[str, object]]:
+    """*n* distinct valid reports (the v3 sample with message ids m-0, m-1, ...)."""
+    template = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    return [{**template, "messageId": f"m-{i}"} for i in range(n)]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def recorded(conn: redis_lib.Redis, key: str) -> list[str]:
+    return [v.decode() for v in conn.lrange(key, 0, -1)]
+
+
+@pytest.fixture
+def workers(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``workers(DLRHOOK_X="1")`` starts ``dlrhook worker`` in its own process group; all are
+    killed at the end of the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**values: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115  # the process owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker"],
+            env={**process_env, **values},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+FAST_RECOVERY = {"DLRHOOK_ABANDON_AFTER": "3", "DLRHOOK_MAINTENANCE_INTERVAL": "1"}
+
+
+def test_a_batch_whose_worker_was_killed_reaches_the_handler_after_a_new_worker_starts(
+    conn: redis_lib.Redis, env: Callable[..., Settings], workers: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    settings = env(DLRHOOK_HANDLERS="test-slow")
+    conn.set("test:slow", "0.5")
+    ingest(conn, reports(8), source="push", settings=settings)
+
+    first = workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
+    wait_for(lambda: len(recorded(conn, "test:started:test-slow")) >= 2, 30, "the first worker to start the batch")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert len(recorded(conn, "test:calls:test-slow")) < 8
+    assert conn.keys(store.CLAIMED_PREFIX + "*")  # the killed worker's claim is still there
+
+    workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
+    every = {f"m-{i}" for i in range(8)}
+    wait_for(lambda: set(recorded(conn, "test:calls:test-slow")) >= every, 40, "every report to reach the handler")
+    wait_for(lambda: not conn.keys(store.CLAIMED_PREFIX + "*"), 10, "the claim to be deleted")
+    assert conn.llen(store.INBOX) == 0
+
+
+def test_sigterm_mid_batch_hands_the_untried_reports_back_and_the_next_worker_delivers_each_once(
+    conn: redis_lib.Redis, env: Callable[..., Settings], workers: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    settings = env(DLRHOOK_HANDLERS="test-slow")
+    conn.set("test:slow", "0.5")
+    ingest(conn, reports(20), source="push", settings=settings)
+
+    first = workers(DLRHOOK_HANDLERS="test-slow", DLRHOOK_SHUTDOWN_GRACE="1")
+    wait_for(lambda: len(recorded(conn, "test:started:test-slow")) >= 1, 30, "the worker to start the batch")
+    stopped_at = time.monotonic()
+    os.killpg(first.pid, signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    assert time.monotonic() - stopped_at < 10
+    delivered = recorded(conn, "test:calls:test-slow")
+    assert 0 < len(delivered) < 20
+
+    workers(DLRHOOK_HANDLERS="test-slow")
+    wait_for(lambda: len(recorded(conn, "test:calls:test-slow")) >= 20, 40, "the handed-back reports")
+    time.sleep(0.5)
+    assert sorted(recorded(conn, "test:calls:test-slow")) == sorted(f"m-{i}" for i in range(20))
+
+
+def test_a_retry_fires_from_the_workers_own_scheduler_after_its_delay(
+    conn: redis_lib.Redis, env: Callable[..., Settings], workers: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    settings = env(DLRHOOK_HANDLERS="test-flaky")
+    conn.sadd("test:flaky", "m-0")
+    ingest(conn, reports(2), source="push", settings=settings)
+
+    workers(DLRHOOK_HANDLERS="test-flaky", DLRHOOK_RETRY_DELAYS="1,1")
+    wait_for(lambda: recorded(conn, "test:calls:test-flaky").count("m-0") == 3, 30, "the third attempt")
+    assert recorded(conn, "test:calls:test-flaky").count("m-1") == 1
+
+
+def test_the_worker_side_never_imports_flask(
+    process_env: dict[str, str], conn: redis_lib.Redis, env: Callable[..., Settings]
+) -> None:
+    script = (
+        "import sys\n"
+        "import workers.dispatch, workers.worker, workers.handlers, workers.builtin, workers.replay, workers.cli\n"
+        "from webhook.settings import load_settings\n"
+        "from workers.worker import run\n"
+        "run(load_settings(), burst=True)\n"
+        "assert 'flask' not in sys.modules, 'flask was imported'\n"
+        "print('no flask')\n"
+    )
+    ingest(conn, reports(1), source="push", settings=env())
+    worker_env = {**process_env, "DLRHOOK_HANDLERS": "test-record,log"}
+    done = subprocess.run([sys.executable, "-c", script], env=worker_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no flask" in done.stdout
+    assert conn.llen("test:calls:test-record") == 1  # the burst worker really ran the drain

@@ -1,0 +1,50 @@
+"""What a worker process's jobs share: its settings and its shutdown deadline.
+
+Jobs are called by RQ with plain JSON arguments only, so the settings the process started
+with live here. ``dlrhook worker`` calls :func:`configure` once; a process that never did
+(an in-process ``SimpleWorker`` in a script) reads the environment on first use.
+"""
+
+from __future__ import annotations
+
+import time
+
+from webhook.settings import Settings, load_settings
+
+_settings: Settings | None = None
+_stop_at: float | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Use *settings* for every job this process runs from now on (and forget a shutdown)."""
+    global _settings, _stop_at
+    _settings = settings
+    _stop_at = None
+
+
+def settings() -> Settings:
+    """The process's settings, read from the environment on first use if never configured."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def request_shutdown(grace: float) -> None:
+    """Record that the process must stop: running jobs hand back their work after *grace* s.
+
+    Called from the worker's SIGTERM handler; a second call never extends the deadline.
+    """
+    global _stop_at
+    deadline = time.monotonic() + grace
+    _stop_at = deadline if _stop_at is None else min(_stop_at, deadline)
+
+
+def stopping() -> bool:
+    """True once a shutdown was requested: take no new work."""
+    return _stop_at is not None
+
+
+def past_deadline() -> bool:
+    """True once the shutdown grace is spent: hand unfinished work back now."""
+    return _stop_at is not None and time.monotonic() >= _stop_at
