@@ -6,6 +6,7 @@ Until the worker side is merged, "a report reaches a handler" means "it is in st
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -23,11 +24,14 @@ from typing import Any
 import pytest
 import redis as redis_lib
 from flask.testing import FlaskClient
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
 
 from tests.conftest import sample
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
 from webhook import store
-from webhook.settings import Settings
+from webhook.settings import Settings, load_settings
+from workers import runtime
 from workers.embedded import free_port
 from workers.poller import Poller
 
@@ -52,8 +56,16 @@ FAST = {
 
 
 def delivered(conn: redis_lib.Redis) -> list[str]:
-    """Message ids of the reports that reached the handlers' side (today: the inbox), in order."""
-    return [json.loads(item)["report"]["message_id"] for item in conn.lrange(store.INBOX, 0, -1)]  # type: ignore[union-attr]
+    """Message ids of the reports that reached a handler, in order: the queued jobs are run in
+    this process (RQ's SimpleWorker, burst) with the recording test plugin as the handler."""
+    settings = dataclasses.replace(load_settings(), handlers=("test-record",))
+    runtime.configure(settings)
+    try:
+        SimpleWorker([store.queue(conn, settings)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    finally:
+        runtime._settings = None
+    calls = conn.lrange("test:calls:test-record", 0, -1)
+    return [json.loads(call)["message_id"].strip("'") for call in calls]  # type: ignore[union-attr]
 
 
 def message_ids(reports: list[dict[str, Any]]) -> list[str]:
