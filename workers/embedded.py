@@ -87,7 +87,11 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "server.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C at the terminal must not stop Redis before the processes
+        # that still write to it have shut down; stop() ends it last.
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
