@@ -157,7 +157,9 @@ def redis(data_dir: str, port: int) -> None:
 
 @main.command()
 @click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
-def local(procfile: str) -> None:
+@click.option("--data-dir", default=defaults.EMBEDDED_DATA_DIR, show_default=True, help="the embedded Redis's data")
+@click.option("--redis-port", default=defaults.EMBEDDED_REDIS_PORT, show_default=True, help="the embedded Redis's port")
+def local(procfile: str, data_dir: str, redis_port: int) -> None:
     """Everything on this machine: the embedded Redis (unless REDIS_URL is set) and every
     Procfile process, under honcho. Ctrl-C stops all of it."""
     from honcho.environ import parse_procfile
@@ -169,14 +171,17 @@ def local(procfile: str) -> None:
     settings = settings_or_exit()
     server: EmbeddedRedis | None = None
     env = dict(os.environ)
-    if settings.redis_is_embedded and not answers(settings.redis_url):
-        server = EmbeddedRedis(defaults.EMBEDDED_DATA_DIR, port=defaults.EMBEDDED_REDIS_PORT)
+    redis_url = settings.redis_url
+    if settings.redis_is_embedded:
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    if settings.redis_is_embedded and not answers(redis_url):
+        server = EmbeddedRedis(data_dir, port=redis_port)
         try:
             server.start()
         except EmbeddedServerError as exc:
             click.echo(f"dlrhook: {exc}", err=True)
             sys.exit(1)
-    env["REDIS_URL"] = settings.redis_url
+    env["REDIS_URL"] = redis_url
     env.setdefault("PORT", str(settings.port))
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)
@@ -188,7 +193,7 @@ def local(procfile: str) -> None:
         f"  register with Infobip as notify URL: https://<your-public-host>/notify{token}\n"
         f"  send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
         f"'http://127.0.0.1:{settings.port}/notify{token}' --count 100\n"
-        f"  Redis: {settings.redis_url}{' (embedded, data in ' + defaults.EMBEDDED_DATA_DIR + ')' if server else ''}\n"
+        f"  Redis: {redis_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
         "  Ctrl-C stops everything.\n"
     )
     processes = parse_procfile(Path(procfile).read_text()).processes
