@@ -27,7 +27,7 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from tests.conftest import sample
+from tests.conftest import sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
 from webhook import store
 from webhook.settings import Settings, load_settings
@@ -70,15 +70,6 @@ def delivered(conn: redis_lib.Redis) -> list[str]:
 
 def message_ids(reports: list[dict[str, Any]]) -> list[str]:
     return [r["messageId"] for r in reports]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll *condition* until true; fail the test after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Running:

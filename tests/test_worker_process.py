@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.conftest import sample
+from tests.conftest import sample, wait_until
 from webhook import store
 from webhook.ingest import ingest
 from webhook.settings import Settings
@@ -26,14 +26,6 @@ def reports(n: int) -> list[dict[str, object]]:
     """*n* distinct valid reports (the v3 sample with message ids m-0, m-1, ...)."""
     template = json.loads(sample("v3-one-delivered.json"))["results"][0]
     return [{**template, "messageId": f"m-{i}"} for i in range(n)]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def recorded(conn: redis_lib.Redis, key: str) -> list[str]:
@@ -76,7 +68,7 @@ def test_a_batch_whose_worker_was_killed_reaches_the_handler_after_a_new_worker_
     ingest(conn, reports(8), source="push", settings=settings)
 
     first = workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
-    wait_for(lambda: len(recorded(conn, "test:started:test-slow")) >= 2, 30, "the first worker to start the batch")
+    wait_until(lambda: len(recorded(conn, "test:started:test-slow")) >= 2, 30, "the first worker to start the batch")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert len(recorded(conn, "test:calls:test-slow")) < 8
@@ -84,8 +76,8 @@ def test_a_batch_whose_worker_was_killed_reaches_the_handler_after_a_new_worker_
 
     workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
     every = {f"m-{i}" for i in range(8)}
-    wait_for(lambda: set(recorded(conn, "test:calls:test-slow")) >= every, 40, "every report to reach the handler")
-    wait_for(lambda: not conn.keys(store.CLAIMED_PREFIX + "*"), 10, "the claim to be deleted")
+    wait_until(lambda: set(recorded(conn, "test:calls:test-slow")) >= every, 40, "every report to reach the handler")
+    wait_until(lambda: not conn.keys(store.CLAIMED_PREFIX + "*"), 10, "the claim to be deleted")
     assert conn.llen(store.INBOX) == 0
 
 
@@ -97,7 +89,7 @@ def test_sigterm_mid_batch_hands_the_untried_reports_back_and_the_next_worker_de
     ingest(conn, reports(20), source="push", settings=settings)
 
     first = workers(DLRHOOK_HANDLERS="test-slow", DLRHOOK_SHUTDOWN_GRACE="1")
-    wait_for(lambda: len(recorded(conn, "test:started:test-slow")) >= 1, 30, "the worker to start the batch")
+    wait_until(lambda: len(recorded(conn, "test:started:test-slow")) >= 1, 30, "the worker to start the batch")
     stopped_at = time.monotonic()
     os.killpg(first.pid, signal.SIGTERM)
     assert first.wait(timeout=30) == 0
@@ -106,7 +98,7 @@ def test_sigterm_mid_batch_hands_the_untried_reports_back_and_the_next_worker_de
     assert 0 < len(delivered) < 20
 
     workers(DLRHOOK_HANDLERS="test-slow")
-    wait_for(lambda: len(recorded(conn, "test:calls:test-slow")) >= 20, 40, "the handed-back reports")
+    wait_until(lambda: len(recorded(conn, "test:calls:test-slow")) >= 20, 40, "the handed-back reports")
     time.sleep(0.5)
     assert sorted(recorded(conn, "test:calls:test-slow")) == sorted(f"m-{i}" for i in range(20))
 
@@ -119,7 +111,7 @@ def test_a_retry_fires_from_the_workers_own_scheduler_after_its_delay(
     ingest(conn, reports(2), source="push", settings=settings)
 
     workers(DLRHOOK_HANDLERS="test-flaky", DLRHOOK_RETRY_DELAYS="1,1")
-    wait_for(lambda: recorded(conn, "test:calls:test-flaky").count("m-0") == 3, 30, "the third attempt")
+    wait_until(lambda: recorded(conn, "test:calls:test-flaky").count("m-0") == 3, 30, "the third attempt")
     assert recorded(conn, "test:calls:test-flaky").count("m-1") == 1
 
 
