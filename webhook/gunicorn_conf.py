@@ -6,9 +6,14 @@ count comes from ``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
 """
 
 import sys
+from typing import Any
 
+from webhook import multiproc
 from webhook.errors import SettingsError
 from webhook.settings import load_settings
+
+# Before any worker imports prometheus_client: /metrics must see every worker's values.
+multiproc.prepare()
 
 try:
     _settings = load_settings()
@@ -29,3 +34,8 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges from the shared metrics folder."""
+    multiproc.process_dead(worker.pid)

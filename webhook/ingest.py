@@ -21,7 +21,7 @@ from marshmallow import ValidationError
 from redis.commands.core import Script
 from rq import Retry
 
-from webhook import store
+from webhook import metrics, store
 from webhook.errors import StoreUnavailable
 from webhook.report import report_key, wire_from_loaded
 from webhook.schemas import ReportSchema
@@ -31,22 +31,25 @@ _SCHEMA = ReportSchema()
 
 # Atomically: remember each report's identity for the dedup window and queue the new ones;
 # quarantine the invalid ones. KEYS: inbox, quarantine, seen keys...; ARGV: ttl, number of
-# quarantine pairs, wire reports..., quarantine (id, json) pairs...
+# quarantine pairs, wire reports..., quarantine (id, json) pairs... Returns one character per
+# valid report, "1" accepted or "0" duplicate (the metrics time only the accepted ones).
 _STORE_LUA = """
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
 local nvalid = #KEYS - 2
-local accepted = 0
+local flags = {}
 for i = 1, nvalid do
   if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ttl) then
     redis.call('RPUSH', KEYS[1], ARGV[i + 2])
-    accepted = accepted + 1
+    flags[i] = '1'
+  else
+    flags[i] = '0'
   end
 end
 for j = 0, nq - 1 do
   redis.call('HSET', KEYS[2], ARGV[nvalid + 3 + 2 * j], ARGV[nvalid + 4 + 2 * j])
 end
-return accepted
+return table.concat(flags)
 """
 
 
@@ -113,10 +116,12 @@ def ingest(
     counts as a duplicate and is not queued again. Returns only after Redis holds the batch;
     raises :class:`StoreUnavailable` (and stores nothing) when Redis cannot take it.
     """
+    started = time.perf_counter()
     received_at = datetime.now(UTC)
     result = IngestResult()
     seen_keys: list[str] = []
     wires: list[str] = []
+    timings: list[tuple[str, float] | None] = []  # (status group, doneAt - sentAt) per wire
     quarantine: list[str] = []
     for index, raw in enumerate(raw_reports):
         if not isinstance(raw, dict):
@@ -132,16 +137,26 @@ def ingest(
         key = report_key(loaded)
         seen_keys.append(store.SEEN_PREFIX + key)
         wires.append(dumps(wire_from_loaded(loaded, raw, key=key, source=source, received_at=received_at)))
+        timings.append(_delivery_time(loaded))
 
-    if not wires and not quarantine:
-        return result
-    try:
-        accepted = _store(conn, settings, seen_keys, wires, quarantine, source, received_at)
-    except redis.RedisError as exc:
-        raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
-    result.accepted = accepted
-    result.duplicates = len(wires) - accepted
+    flags = ""
+    if wires or quarantine:
+        try:
+            flags = _store(conn, settings, seen_keys, wires, quarantine, source, received_at)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
+    result.accepted = flags.count("1")
+    result.duplicates = len(wires) - result.accepted
+    metrics.record_ingest(source, result, started, (t for t, f in zip(timings, flags, strict=True) if t and f == "1"))
     return result
+
+
+def _delivery_time(loaded: dict[str, Any]) -> tuple[str, float] | None:
+    """(status group, doneAt - sentAt in seconds), when both times are present."""
+    sent, done = loaded.get("sent_at"), loaded.get("done_at")
+    if sent is None or done is None:
+        return None
+    return loaded["status"]["group_name"], (done - sent).total_seconds()
 
 
 def _quarantine(
@@ -168,7 +183,7 @@ def _store(
     quarantine: list[str],
     source: str,
     received_at: datetime,
-) -> int:
+) -> str:
     """One MULTI/EXEC: the store script, the last-push mark, and a drain job if none is pending.
 
     WATCH on the pending flag makes "is a drain job queued?" and "queue one" a single atomic
@@ -193,7 +208,8 @@ def _store(
                 if wires and not drain_pending:
                     enqueue_drain(q, pipe)
                 results = pipe.execute()
-                return int(results[0])
+                flags = results[0]
+                return flags.decode() if isinstance(flags, bytes) else str(flags)
             except redis.WatchError:
                 continue
 

@@ -35,6 +35,9 @@ def main() -> None:
 def web() -> None:
     """Serve POST /notify with gunicorn on $PORT (the Procfile's web process)."""
     settings_or_exit()
+    from webhook import multiproc
+
+    multiproc.prepare()  # the folder gunicorn's workers share for /metrics
     args = ["gunicorn", "--config", "python:webhook.gunicorn_conf", "webhook.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])  # noqa: S606  # become gunicorn: signals go straight to it
 
