@@ -39,3 +39,8 @@ errorlog = "-"
 def child_exit(server: Any, worker: Any) -> None:
     """A worker is gone: drop its live gauges from the shared metrics folder."""
     multiproc.process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """gunicorn stops: remove the metrics folder if it was made for this run."""
+    multiproc.remove_own_folder()

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 log = logging.getLogger("dlrhook.metrics")
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+_PREFIX = "dlrhook-metrics-"
 # prometheus_client names its files <type>[_<gauge mode>]_<pid>.db
 _FILE_PID = re.compile(r"_(\d+)\.db$")
 
@@ -49,7 +51,7 @@ def prepare() -> Path:
         folder = Path(value)
         folder.mkdir(parents=True, exist_ok=True)
     else:
-        folder = Path(tempfile.mkdtemp(prefix="dlrhook-metrics-"))
+        folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
         os.environ[VARIABLE] = str(folder)
     removed = 0
     for path in folder.glob("*.db"):
@@ -76,3 +78,13 @@ def process_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
     except Exception:  # metrics must not disturb the arbiter
         log.warning("could not mark metrics of process %d dead", pid, exc_info=True)
+
+
+def remove_own_folder() -> None:
+    """gunicorn's ``on_exit``: remove the folder :func:`prepare` made (never one set by the user)."""
+    value = os.environ.get(VARIABLE)
+    if not value:
+        return
+    folder = Path(value)
+    if folder.name.startswith(_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
