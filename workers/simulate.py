@@ -76,13 +76,13 @@ _REJECTIONS = (
 )
 #: (number prefix, digits after it, mcc/mnc, price per message EUR): mobile ranges that exist.
 _NETWORKS = (
-    ("4179", 7, "22801", "0.0450"),
-    ("4178", 7, "22803", "0.0450"),
-    ("4176", 7, "22802", "0.0450"),
-    ("49151", 8, "26201", "0.0700"),
-    ("49172", 8, "26202", "0.0700"),
-    ("447", 9, "23410", "0.0350"),
-    ("38591", 7, "21901", "0.0400"),
+    ("4179", 7, "22801", 0.045),
+    ("4178", 7, "22803", 0.045),
+    ("4176", 7, "22802", 0.045),
+    ("49151", 8, "26201", 0.07),
+    ("49172", 8, "26202", 0.07),
+    ("447", 9, "23410", 0.035),
+    ("38591", 7, "21901", 0.04),
 )
 
 
@@ -121,7 +121,7 @@ class ReportFactory:
     def __init__(self, rng: random.Random, v3: bool = False, now: datetime | None = None) -> None:
         self.rng = rng
         self.v3 = v3
-        self.now = now or datetime.now(UTC)
+        self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.bulk_id = self._uuid()
 
     def _uuid(self) -> str:
@@ -189,11 +189,12 @@ class ReportFactory:
 
 
 def generate(
-    count: int, *, mix: dict[str, float], duplicates: float, v3: bool, rng: random.Random
+    count: int, *, mix: dict[str, float], duplicates: float, v3: bool, rng: random.Random, now: datetime | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """*count* reports in sending order, and how many of them are re-sends of earlier ones.
 
     A pending report comes before its delivered one; a re-send comes after its original.
+    Times are set back from *now* (default: the current time).
     """
     if count < 0:
         raise SimulateError("--count cannot be negative")
@@ -201,7 +202,7 @@ def generate(
         raise SimulateError("--duplicates is a fraction in [0, 1)")
     n_dup = min(round(count * duplicates), count - 1) if count else 0
     n_orig = count - n_dup
-    factory = ReportFactory(rng, v3=v3)
+    factory = ReportFactory(rng, v3=v3, now=now)
     names, weights = list(mix), list(mix.values())
     keyed: list[tuple[float, dict[str, Any]]] = []
     while len(keyed) < n_orig:
@@ -456,8 +457,8 @@ def simulate(
     """Send *count* reports in batches of *batch_size* and return what the receiver answered.
 
     *rate* is reports per second over the whole run (0: as fast as *concurrency* connections
-    allow). With a *seed* the reports (message ids included) are the same on every run, so a
-    second run against the same receiver within its dedup window is all duplicates.
+    allow). With a *seed* the reports (message ids and times included) are the same on every
+    run of the same UTC day, so a rerun against the same receiver is all duplicates.
     """
     if batch_size < 1:
         raise SimulateError("--batch-size must be at least 1")
@@ -470,7 +471,10 @@ def simulate(
     content_type = "application/json" if fmt == "json" else "application/xml"
     target = Target.from_options(url, token=token, basic=basic, content_type=content_type, timeout=timeout)
     rng = random.Random(seed)  # test data, not secrets
-    reports, resent = generate(count, mix=mix or dict(DEFAULT_MIX), duplicates=duplicates, v3=v3, rng=rng)
+    # With a seed the times are anchored to today's midnight UTC, so a rerun the same day
+    # sends the very same reports (same identities: the receiver answers duplicates).
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) if seed is not None else None
+    reports, resent = generate(count, mix=mix or dict(DEFAULT_MIX), duplicates=duplicates, v3=v3, rng=rng, now=now)
     bodies = [
         (len(reports[i : i + batch_size]), encode(reports[i : i + batch_size], fmt, v3))
         for i in range(0, len(reports), batch_size)

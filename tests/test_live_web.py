@@ -1,0 +1,187 @@
+"""The web process for real: `dlrhook web` (gunicorn, two worker processes) on a free port.
+
+/metrics must add up what every worker counted, and `dlrhook simulate` must get every report
+it sent answered, JSON and XML alike.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from workers.embedded import free_port
+from workers.simulate import DEFAULT_MIX, encode, generate, simulate
+
+pytestmark = pytest.mark.slow
+
+
+class Web:
+    def __init__(self, port: int, metrics_dir: Path, process: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.metrics_dir = metrics_dir
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}/notify"
+
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
+        """One request on a fresh connection (so the kernel may hand it to either worker)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            headers = {"Connection": "close"}
+            if content_type:
+                headers["Content-Type"] = content_type
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def worker_pids_with_counters(self) -> set[str]:
+        return {
+            m.group(1) for p in self.metrics_dir.glob("counter_*.db") if (m := re.match(r"counter_(\d+)\.db", p.name))
+        }
+
+    def scrape(self) -> dict[str, float]:
+        status, body = self.request("GET", "/metrics")
+        assert status == 200
+        samples = {}
+        for line in body.decode().splitlines():
+            if line.startswith("dlrhook_") and " " in line:
+                name, _, number = line.rpartition(" ")
+                samples[name] = float(number)
+        return samples
+
+
+@pytest.fixture
+def web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Web]:
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
+    env.update(
+        REDIS_URL=redis_url,
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        DLRHOOK_LOG_LEVEL="WARNING",
+    )
+    log = (tmp_path / "web.log").open("wb")
+    dlrhook = str(Path(sys.executable).parent / "dlrhook")
+    process = subprocess.Popen([dlrhook, "web"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Web(port, metrics_dir, process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if server.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "web.log").read_text()
+            assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _batch(count: int, seed: int) -> bytes:
+    import random
+
+    reports, _ = generate(count, mix=dict(DEFAULT_MIX), duplicates=0.0, v3=False, rng=random.Random(seed))
+    return encode(reports, "json")
+
+
+def test_metrics_add_up_across_two_gunicorn_workers(web: Web) -> None:
+    sent_accepted = 0
+    # Fresh connections until both workers have counted something (the kernel picks which
+    # worker accepts a connection); every batch is new, so all of it is accepted.
+    for seed in range(200):
+        status, _ = web.request("POST", "/notify", _batch(10, seed), "application/json")
+        assert status == 200
+        sent_accepted += 10
+        if len(web.worker_pids_with_counters()) >= 2 and seed >= 10:
+            break
+    assert len(web.worker_pids_with_counters()) == 2, "one worker took every connection"
+
+    # The same batches again: every report is a duplicate, counted by whichever worker answers.
+    resent = 0
+    for seed in range(5):
+        status, _ = web.request("POST", "/notify", _batch(10, seed), "application/json")
+        assert status == 200
+        resent += 10
+    assert web.request("POST", "/notify", b"not json", "application/json")[0] == 400
+
+    summary = simulate(web.url, count=400, batch_size=40, duplicates=0.25, concurrency=4)
+    assert summary.failed == 0
+    assert (summary.accepted, summary.duplicates) == (300, 100)
+
+    expected_accepted = sent_accepted + 300
+    expected_duplicates = resent + 100
+    for _ in range(4):  # any worker may answer the scrape; each must report the same sums
+        samples = web.scrape()
+        assert samples['dlrhook_reports_total{outcome="accepted",source="push"}'] == expected_accepted
+        assert samples['dlrhook_reports_total{outcome="duplicate",source="push"}'] == expected_duplicates
+        assert samples['dlrhook_rejected_requests_total{status="400"}'] == 1
+        assert samples['dlrhook_queue_depth{queue="inbox"}'] == expected_accepted
+        assert samples['dlrhook_ingest_seconds_count{source="push"}'] == summary.requests + (sent_accepted // 10) + 5
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_simulate_gets_every_report_answered(web: Web, conn: redis_lib.Redis, fmt: str) -> None:
+    summary = simulate(web.url, count=1000, batch_size=100, duplicates=0.1, concurrency=4, fmt=fmt, seed=11)
+    assert summary.failed == 0
+    assert summary.statuses == {"200": 10}
+    assert summary.accepted + summary.duplicates == 1000
+    assert summary.duplicates == summary.resent == 100
+    assert summary.quarantined == 0
+    assert conn.llen("dlrhook:inbox") == 900
+
+
+def test_simulate_v3_xml_with_a_rate_limit(web: Web) -> None:
+    summary = simulate(web.url, count=200, batch_size=20, rate=1000, concurrency=2, fmt="xml", v3=True)
+    assert summary.failed == 0
+    assert summary.accepted == 200
+    # 200 reports at 1000/s: the last batch is not due before 0.18 s (a floor, never a ceiling).
+    assert summary.elapsed >= 0.18
+
+
+def test_simulate_reports_failures_and_the_cli_exits_non_zero(web: Web, redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
+    env["REDIS_URL"] = redis_url
+    dlrhook = str(Path(sys.executable).parent / "dlrhook")
+    wrong = web.url.replace("/notify", "/nowhere")
+    result = subprocess.run(
+        [dlrhook, "simulate", "--url", wrong, "--count", "10", "--batch-size", "5", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert '"statuses": {"404": 2}' in result.stdout
+    ok = subprocess.run(
+        [dlrhook, "simulate", "--url", web.url, "--count", "10", "--format", "xml"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "accepted 10, duplicates 0, quarantined 0" in ok.stdout
