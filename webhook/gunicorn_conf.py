@@ -34,6 +34,10 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"
+# gunicorn >= 25 opens a control socket at ~/.gunicorn/gunicorn.ctl by default: one path shared
+# by every gunicorn of the user (several on one host collide), and a write into $HOME that a
+# read-only container or systemd's ProtectHome refuses. dlrhook does not use gunicornc.
+control_socket_disable = True
 
 
 def child_exit(server: Any, worker: Any) -> None:
