@@ -187,7 +187,11 @@ def registry(conn: redis.Redis | None = None, settings: Settings | None = None) 
     plus the queue depths when *conn* and *settings* are given."""
     reg = CollectorRegistry(auto_describe=False)
     if multiprocess_mode():
-        MultiProcessCollector(reg)  # type: ignore[no-untyped-call]
+        try:
+            MultiProcessCollector(reg)  # type: ignore[no-untyped-call]
+        except ValueError:
+            # The folder is gone (a /tmp cleaner?): the counters cannot be read, the rest can.
+            log.warning("metrics: %s is not a folder; process counters left out", VARIABLE)
     else:
         reg.register(_DefaultRegistry())
     if conn is not None and settings is not None:
