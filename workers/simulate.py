@@ -287,6 +287,7 @@ class Summary:
     target: str
     reports: int = 0
     resent: int = 0
+    batches: int = 0
     requests: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     accepted: int = 0
@@ -298,7 +299,8 @@ class Summary:
 
     @property
     def failed(self) -> int:
-        return self.requests - self.statuses.get("200", 0)
+        """Batches not answered 200 (a batch never sent counts as failed too)."""
+        return max(self.batches, self.requests) - self.statuses.get("200", 0)
 
     def percentile(self, q: float) -> float:
         """Latency percentile *q* (0-100) in seconds, nearest-rank; 0 with no requests."""
@@ -386,7 +388,7 @@ class _Sender(threading.Thread):
             started = time.perf_counter()
             try:
                 status, data = self._post(body)
-            except (OSError, http.client.HTTPException) as exc:
+            except Exception as exc:  # any failure is one failed request, reported in the summary
                 state.record(None, b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
                 continue
             failure = None if status == 200 else f"HTTP {status}: {data[:200].decode(errors='replace')}"
@@ -479,7 +481,7 @@ def simulate(
         (len(reports[i : i + batch_size]), encode(reports[i : i + batch_size], fmt, v3))
         for i in range(0, len(reports), batch_size)
     ]
-    summary = Summary(target=target.display, reports=len(reports), resent=resent)
+    summary = Summary(target=target.display, reports=len(reports), resent=resent, batches=len(bodies))
     run = _Run(target, bodies, rate, summary)
     threads = [_Sender(run) for _ in range(min(concurrency, max(len(bodies), 1)))]
     run.t0 = time.perf_counter()
