@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis as redis_lib
@@ -62,34 +63,41 @@ class Web:
 
 
 @pytest.fixture
-def web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Web]:
-    port = free_port()
-    metrics_dir = tmp_path / "metrics"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
-    env.update(
-        REDIS_URL=redis_url,
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-        DLRHOOK_LOG_LEVEL="WARNING",
-    )
-    log = (tmp_path / "web.log").open("wb")
-    dlrhook = str(Path(sys.executable).parent / "dlrhook")
-    process = subprocess.Popen([dlrhook, "web"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Web(port, metrics_dir, process)
-    try:
+def start_web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Web]]:
+    """``start_web(DLRHOOK_TOKEN=...)``: `dlrhook web` with two workers on a free port."""
+    started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(**extra: str) -> Web:
+        port = free_port()
+        metrics_dir = tmp_path / f"metrics-{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
+        env.update(
+            REDIS_URL=redis_url,
+            PORT=str(port),
+            WEB_CONCURRENCY="2",
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            DLRHOOK_LOG_LEVEL="WARNING",
+            **extra,
+        )
+        log_path = tmp_path / f"web-{port}.log"
+        log = log_path.open("wb")
+        dlrhook = str(Path(sys.executable).parent / "dlrhook")
+        process = subprocess.Popen([dlrhook, "web"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((process, log))
+        server = Web(port, metrics_dir, process)
         deadline = time.monotonic() + 30
         while True:
             try:
                 if server.request("GET", "/healthz")[0] == 200:
-                    break
+                    return server
             except OSError:
                 pass
-            assert process.poll() is None, (tmp_path / "web.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
             time.sleep(0.1)
-        yield server
-    finally:
+
+    yield start
+    for process, log in started:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)
@@ -97,6 +105,11 @@ def web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Web]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def web(start_web: Callable[..., Web]) -> Web:
+    return start_web()
 
 
 def _batch(count: int, seed: int) -> bytes:
@@ -185,3 +198,14 @@ def test_simulate_reports_failures_and_the_cli_exits_non_zero(web: Web, redis_ur
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "accepted 10, duplicates 0, quarantined 0" in ok.stdout
+
+
+def test_simulate_authenticates_with_a_token_or_basic_credentials(start_web: Callable[..., Web]) -> None:
+    web = start_web(DLRHOOK_TOKEN="t0ken-for-tests", DLRHOOK_BASIC_AUTH="infobip:pa55word")
+    refused = simulate(web.url, count=10, batch_size=10)
+    assert refused.statuses == {"401": 1}
+    assert refused.failed == 1
+    by_token = simulate(web.url, count=10, batch_size=10, token="t0ken-for-tests")
+    by_basic = simulate(web.url, count=10, batch_size=10, basic="infobip:pa55word", fmt="xml")
+    assert (by_token.accepted, by_basic.accepted) == (10, 10)
+    assert (by_token.failed, by_basic.failed) == (0, 0)

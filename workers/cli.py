@@ -119,13 +119,21 @@ def local(procfile: str) -> None:
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10000), help="reports per POST")
 @click.option("--rate", default=0.0, show_default=True, type=click.FloatRange(min=0), help="reports/s; 0 = flat out")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256), help="parallel connections")
-@click.option("--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "xml"]))
+@click.option(
+    "--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "xml"]), help="body format"
+)
 @click.option("--mix", default=None, help="status weights, e.g. delivered=70,pending-delivered=10,rejected=5")
-@click.option("--duplicates", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option(
+    "--duplicates",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="fraction of reports that are re-sends",
+)
 @click.option("--v3", is_flag=True, help="v3 field names (sender, messageCount, platform{})")
 @click.option("--token", default=None, help="sent as ?token= (default: DLRHOOK_TOKEN when set)")
 @click.option("--basic", default=None, metavar="USER:PASS", help="HTTP Basic credentials")
-@click.option("--seed", default=None, type=int, help="same reports (and message ids) on every run")
+@click.option("--seed", default=None, type=int, help="the same reports on every run of the same UTC day")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="seconds per request")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def simulate(
