@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -112,24 +114,31 @@ def web(start_web: Callable[..., Web]) -> Web:
     return start_web()
 
 
-def _batch(count: int, seed: int) -> bytes:
-    import random
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 
-    reports, _ = generate(count, mix=dict(DEFAULT_MIX), duplicates=0.0, v3=False, rng=random.Random(seed))
+
+def _batch(count: int, seed: int) -> bytes:
+    """The same bytes for the same seed: a fixed clock, so a re-send is a true duplicate."""
+    reports, _ = generate(count, mix=dict(DEFAULT_MIX), duplicates=0.0, v3=False, rng=random.Random(seed), now=NOW)
     return encode(reports, "json")
 
 
 def test_metrics_add_up_across_two_gunicorn_workers(web: Web) -> None:
     sent_accepted = 0
-    # Fresh connections until both workers have counted something (the kernel picks which
-    # worker accepts a connection); every batch is new, so all of it is accepted.
-    for seed in range(200):
+    # Fresh connections until both workers have counted something: the kernel picks which
+    # worker accepts a connection, and a worker still booting (a loaded machine) takes none.
+    # Every batch is new, so all of it is accepted.
+    deadline = time.monotonic() + 60
+    seed = 0
+    while len(web.worker_pids_with_counters()) < 2 or seed < 10:
+        assert time.monotonic() < deadline, "one worker took every connection for 60 s"
         status, _ = web.request("POST", "/notify", _batch(10, seed), "application/json")
         assert status == 200
         sent_accepted += 10
-        if len(web.worker_pids_with_counters()) >= 2 and seed >= 10:
-            break
-    assert len(web.worker_pids_with_counters()) == 2, "one worker took every connection"
+        seed += 1
+        if seed > 10:
+            time.sleep(0.02)
+    assert len(web.worker_pids_with_counters()) == 2
 
     # The same batches again: every report is a duplicate, counted by whichever worker answers.
     resent = 0
