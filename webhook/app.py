@@ -12,7 +12,7 @@ import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webhook import auth, logs, problems, store
+from webhook import auth, logs, metrics, openapi, problems, store
 from webhook.errors import PushRejected
 from webhook.ingest import ingest
 from webhook.parsing import parse_body
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.add_url_rule("/notify", view_func=notify, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
     app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
+    app.add_url_rule("/openapi.json", view_func=openapi_view, methods=["GET"])
     if settings.auth_mode == "open":
         log.warning(
             "NO AUTHENTICATION: POST /notify accepts anyone's reports. "
@@ -100,3 +102,15 @@ def readyz() -> tuple[Response, int]:
         return jsonify(body), 503
     body.update(status="ok", redis="ok", inbox=inbox, queued_jobs=jobs, quarantined=quarantined)
     return jsonify(body), 200
+
+
+def metrics_view() -> Response:
+    """Prometheus text format: every gunicorn worker's counts (multiprocess mode), queue depths."""
+    st = state()
+    body, content_type = metrics.render(st.conn, st.settings)
+    return Response(body, status=200, content_type=content_type)
+
+
+def openapi_view() -> tuple[Response, int]:
+    """The OpenAPI 3 document of these routes."""
+    return jsonify(openapi.document()), 200

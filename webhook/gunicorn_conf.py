@@ -6,9 +6,14 @@ count comes from ``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
 """
 
 import sys
+from typing import Any
 
+from webhook import multiproc
 from webhook.errors import SettingsError
 from webhook.settings import load_settings
+
+# Before any worker imports prometheus_client: /metrics must see every worker's values.
+multiproc.prepare()
 
 try:
     _settings = load_settings()
@@ -29,6 +34,17 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"
-# gunicorn 27's runtime control socket lives at one fixed path per user: several web processes
-# on one host (tests, scale-out) would fight over it, and dlrhook needs none of its commands.
+# gunicorn >= 25 opens a control socket at ~/.gunicorn/gunicorn.ctl by default: one path shared
+# by every gunicorn of the user (several on one host collide), and a write into $HOME that a
+# read-only container or systemd's ProtectHome refuses. dlrhook does not use gunicornc.
 control_socket_disable = True
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges from the shared metrics folder."""
+    multiproc.process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """gunicorn stops: remove the metrics folder if it was made for this run."""
+    multiproc.remove_own_folder()

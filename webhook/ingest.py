@@ -21,7 +21,7 @@ from marshmallow import ValidationError
 from redis.commands.core import Script
 from rq import Retry
 
-from webhook import store
+from webhook import metrics, store
 from webhook.errors import StoreUnavailable
 from webhook.report import report_key, wire_from_loaded
 from webhook.schemas import ReportSchema
@@ -34,7 +34,8 @@ _SCHEMA = ReportSchema()
 # drain job is pending and, if none is, does nothing and returns -1 (the caller then stores
 # and enqueues in one MULTI). KEYS: inbox, quarantine, last-push, drain-pending, seen keys...
 # ARGV: ttl, number of quarantine pairs, require-pending, last-push value or "", wire
-# reports..., quarantine (id, json) pairs...
+# reports..., quarantine (id, json) pairs... Otherwise returns one character per valid report,
+# "1" accepted or "0" duplicate (the metrics time only the accepted ones).
 _STORE_LUA = """
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 0 then
   return -1
@@ -42,11 +43,13 @@ end
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
 local nvalid = #KEYS - 4
-local accepted = 0
+local flags = {}
 for i = 1, nvalid do
   if redis.call('SET', KEYS[i + 4], '1', 'NX', 'EX', ttl) then
     redis.call('RPUSH', KEYS[1], ARGV[i + 4])
-    accepted = accepted + 1
+    flags[i] = '1'
+  else
+    flags[i] = '0'
   end
 end
 for j = 0, nq - 1 do
@@ -55,7 +58,7 @@ end
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[3], ARGV[4])
 end
-return accepted
+return table.concat(flags)
 """
 
 
@@ -122,10 +125,12 @@ def ingest(
     counts as a duplicate and is not queued again. Returns only after Redis holds the batch;
     raises :class:`StoreUnavailable` (and stores nothing) when Redis cannot take it.
     """
+    started = time.perf_counter()
     received_at = datetime.now(UTC)
     result = IngestResult()
     seen_keys: list[bytes] = []
     wires: list[str] = []
+    timings: list[tuple[str, float] | None] = []  # (status group, doneAt - sentAt) per wire
     quarantine: list[str] = []
     for index, raw in enumerate(raw_reports):
         if not isinstance(raw, dict):
@@ -141,16 +146,26 @@ def ingest(
         key = report_key(loaded)
         seen_keys.append(store.seen_key(key))
         wires.append(dumps(wire_from_loaded(loaded, raw, key=key, source=source, received_at=received_at)))
+        timings.append(_delivery_time(loaded))
 
-    if not wires and not quarantine:
-        return result
-    try:
-        accepted = _store(conn, settings, seen_keys, wires, quarantine, source, received_at)
-    except redis.RedisError as exc:
-        raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
-    result.accepted = accepted
-    result.duplicates = len(wires) - accepted
+    flags = ""
+    if wires or quarantine:
+        try:
+            flags = _store(conn, settings, seen_keys, wires, quarantine, source, received_at)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
+    result.accepted = flags.count("1")
+    result.duplicates = len(wires) - result.accepted
+    metrics.record_ingest(source, result, started, (t for t, f in zip(timings, flags, strict=True) if t and f == "1"))
     return result
+
+
+def _delivery_time(loaded: dict[str, Any]) -> tuple[str, float] | None:
+    """(status group, doneAt - sentAt in seconds), when both times are present."""
+    sent, done = loaded.get("sent_at"), loaded.get("done_at")
+    if sent is None or done is None:
+        return None
+    return loaded["status"]["group_name"], (done - sent).total_seconds()
 
 
 def _quarantine(
@@ -177,8 +192,8 @@ def _store(
     quarantine: list[str],
     source: str,
     received_at: datetime,
-) -> int:
-    """Store the batch and make sure a drain job will see it, atomically.
+) -> str:
+    """Store the batch and make sure a drain job will see it, atomically; return the flags.
 
     Fast path, one round trip: while a drain job is pending the store script alone does it all
     (a drain job clears the flag before it drains, so a batch stored while the flag is set is
@@ -191,18 +206,23 @@ def _store(
     args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
     q = store.queue(conn, settings)
     while True:
-        accepted = int(script(keys=keys, args=args))
-        if accepted >= 0:
-            return accepted
+        answer = script(keys=keys, args=args)
+        if answer != -1:
+            return _flags(answer)
         with conn.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(store.DRAIN_PENDING)  # type: ignore[no-untyped-call]
                 pipe.multi()
                 script(keys=keys, args=[*args[:2], "0", *args[3:]], client=pipe)
                 enqueue_drain(q, pipe)
-                return int(pipe.execute()[0])
+                return _flags(pipe.execute()[0])
             except redis.WatchError:
                 continue  # a drain job was queued meanwhile: back to the fast path
+
+
+def _flags(answer: Any) -> str:
+    """The store script's per-report flags ("1" accepted, "0" duplicate) as text."""
+    return answer.decode() if isinstance(answer, bytes) else str(answer or "")
 
 
 def enqueue_drain(q: Any, pipe: Any) -> None:

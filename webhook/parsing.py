@@ -56,6 +56,9 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise PushRejected("bad_body", "the body nests too deeply to be a delivery report") from None
+    except ValueError:
+        # An integer longer than Python's int-conversion limit (4300 digits): not a report.
+        raise PushRejected("bad_body", "the body holds a number too long to be read") from None
 
 
 def results_of(document: Any) -> list[Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from webhook import metrics
 from webhook.defaults import RETRY_AFTER
 from webhook.errors import PushRejected, StoreUnavailable
 
@@ -32,7 +33,8 @@ STATUSES: dict[str, tuple[int, str]] = {
 def problem(
     status: int, title: str, detail: str, errors: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    """A problem+json response."""
+    """A problem+json response (counted in ``dlrhook_rejected_requests``)."""
+    metrics.count_rejected(status)
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors

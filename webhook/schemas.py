@@ -7,9 +7,10 @@ schemas document the API in ``/openapi.json``, so the document cannot drift from
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, post_load, pre_load
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
 #: Status groups after which a message's state no longer changes (INFOBIP.md, "Status groups").
 FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
@@ -64,6 +65,14 @@ class SharedNested(fields.Nested):
         return loaded
 
 
+def _in_utc_range(value: datetime) -> None:
+    """Reject times that exist only in their own offset (0001-01-01T00:00+0100): they have no UTC."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("The time is out of range once converted to UTC.") from None
+
+
 class _Base(Schema):
     class Meta:
         unknown = EXCLUDE  # unknown fields are kept in the raw report, not here
@@ -99,8 +108,8 @@ class ReportSchema(_Base):
     bulk_id = fields.String(data_key="bulkId", allow_none=True)
     to = fields.String(allow_none=True)
     sender = fields.String(data_key="from", allow_none=True)
-    sent_at = fields.AwareDateTime(data_key="sentAt", allow_none=True)
-    done_at = fields.AwareDateTime(data_key="doneAt", allow_none=True)
+    sent_at = fields.AwareDateTime(data_key="sentAt", allow_none=True, validate=_in_utc_range)
+    done_at = fields.AwareDateTime(data_key="doneAt", allow_none=True, validate=_in_utc_range)
     message_count = fields.Integer(data_key="smsCount", allow_none=True, strict=False)
     mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
     price = SharedNested(PriceSchema, allow_none=True)

@@ -38,6 +38,7 @@ class Settings:
 
     redis_url: str
     redis_is_embedded: bool
+    redis_tls_verify: bool
     port: int
     web_concurrency: int
     token: str | None = field(repr=False)
@@ -124,6 +125,9 @@ def _read(env: Env) -> Settings:
     positive = Range(min=1)
     url = Regexp(r"^https?://[^\s/]+", error="must be an http(s):// URL")
     redis_url = env.str("REDIS_URL", None)
+    # Heroku's Redis (Key-Value Store) requires TLS with a self-signed certificate, and its
+    # add-on rewrites REDIS_URL on maintenance: verification is switched off here, not in the URL.
+    redis_tls_verify = env.bool("DLRHOOK_REDIS_TLS_VERIFY", True)
     port = env.int("PORT", defaults.PORT, validate=Range(min=1, max=65535))
     web_concurrency = env.int("WEB_CONCURRENCY", 2, validate=Range(min=1, max=64))
     token = env.str("DLRHOOK_TOKEN", None) or None
@@ -189,6 +193,7 @@ def _read(env: Env) -> Settings:
     return Settings(
         redis_url=redis_url or defaults.EMBEDDED_REDIS_URL,
         redis_is_embedded=not redis_url,
+        redis_tls_verify=redis_tls_verify,
         port=port,
         web_concurrency=web_concurrency,
         token=token,

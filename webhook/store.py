@@ -5,6 +5,8 @@ Every key dlrhook writes starts with ``dlrhook:`` (RQ's own keys start with ``rq
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -49,13 +51,20 @@ def connect(settings: Settings) -> redis.Redis:
     """A client for ``settings.redis_url`` (bytes responses, as RQ needs).
 
     Short timeouts: a push must get its 503 within seconds when Redis is gone, not hang.
+    ``DLRHOOK_REDIS_TLS_VERIFY=false`` keeps a ``rediss://`` connection encrypted but accepts
+    a self-signed certificate.
     """
+    options: dict[str, Any] = {}
+    if settings.redis_url.startswith("rediss://") and not settings.redis_tls_verify:
+        # Encrypted but unverified: for providers with self-signed certificates (Heroku).
+        options["ssl_cert_reqs"] = "none"
     return redis.Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=5,
         socket_timeout=10,
         health_check_interval=30,
         retry_on_timeout=False,
+        **options,
     )
 
 

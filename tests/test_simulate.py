@@ -1,0 +1,130 @@
+"""dlrhook simulate: what it generates (no network here; the live runs are in test_live_web.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from webhook.parsing import parse_body
+from webhook.report import report_key
+from webhook.schemas import ReportSchema
+from workers.simulate import DEFAULT_MIX, SimulateError, Target, encode, generate, parse_mix
+
+PHONE = re.compile(r"^(4179|4178|4176)\d{7}$|^(49151|49172)\d{8}$|^447\d{9}$|^38591\d{7}$")
+
+
+def _generate(count: int, **options: object) -> tuple[list[dict[str, object]], int]:
+    kwargs: dict[str, object] = {"mix": dict(DEFAULT_MIX), "duplicates": 0.0, "v3": False}
+    kwargs.update(options)
+    return generate(count, rng=random.Random(7), **kwargs)  # type: ignore[arg-type]
+
+
+def _keys(reports: list[dict[str, object]]) -> list[str]:
+    return [report_key(ReportSchema().load(r)) for r in reports]
+
+
+def test_it_generates_exactly_the_requested_count_with_the_requested_resends() -> None:
+    reports, resent = _generate(1000, duplicates=0.2)
+    assert len(reports) == 1000
+    assert resent == 200
+    keys = _keys(reports)
+    assert len(keys) - len(set(keys)) == 200
+
+
+def test_every_report_is_valid_and_the_mix_covers_every_status_group() -> None:
+    reports, _ = _generate(2000)
+    groups = Counter(ReportSchema().load(r)["status"]["group_name"] for r in reports)
+    assert set(groups) == {"DELIVERED", "PENDING", "UNDELIVERABLE", "EXPIRED", "REJECTED"}
+    assert groups["DELIVERED"] > groups["REJECTED"]
+    errors = {(r["error"]["name"], r["error"]["permanent"]) for r in reports}  # type: ignore[index]
+    assert ("EC_UNKNOWN_SUBSCRIBER", True) in errors
+    assert ("EC_ABSENT_SUBSCRIBER", False) in errors
+
+
+def test_pending_comes_before_delivered_for_the_same_message() -> None:
+    reports, _ = _generate(500, mix={"pending-delivered": 1})
+    first_group: dict[str, str] = {}
+    for report in reports:
+        first_group.setdefault(report["messageId"], report["status"]["groupName"])  # type: ignore[index]
+    assert len(first_group) == 250
+    assert set(first_group.values()) == {"PENDING"}
+
+
+def test_resends_are_spread_over_the_run_not_bunched_at_its_end() -> None:
+    reports, _ = _generate(1000, duplicates=0.2)
+    seen: set[str] = set()
+    resent_at = []
+    for index, key in enumerate(_keys(reports)):
+        if key in seen:
+            resent_at.append(index)
+        seen.add(key)
+    assert len(resent_at) == 200
+    assert min(resent_at) < 500 < max(resent_at)
+
+
+def test_phone_numbers_are_realistic_mobile_numbers() -> None:
+    reports, _ = _generate(300)
+    assert all(PHONE.match(str(r["to"])) for r in reports)
+
+
+def test_the_same_seed_and_time_give_the_same_reports() -> None:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    a, _ = generate(50, mix=dict(DEFAULT_MIX), duplicates=0.1, v3=False, rng=random.Random(3), now=now)
+    b, _ = generate(50, mix=dict(DEFAULT_MIX), duplicates=0.1, v3=False, rng=random.Random(3), now=now)
+    assert json.dumps(a) == json.dumps(b)
+    assert all(str(r["doneAt"]).startswith(("2026-01-01", "2026-01-02", "2026-01-03")) for r in a)
+
+
+def test_v3_names_are_used_and_read_like_v1() -> None:
+    reports, _ = _generate(20, v3=True)
+    for report in reports:
+        assert {"sender", "messageCount", "platform"} <= set(report)
+        assert not {"from", "smsCount", "entityId"} & set(report)
+        loaded = ReportSchema().load(report)
+        assert loaded["sender"] == "InfoSMS"
+        assert loaded["entity_id"] == "promotional-traffic"
+
+
+@pytest.mark.parametrize("v3", [False, True])
+def test_xml_bodies_parse_back_to_the_same_reports(v3: bool) -> None:
+    reports, _ = _generate(30, v3=v3)
+    body = encode(reports, "xml", v3=v3)
+    assert body.startswith(
+        b'<?xml version="1.0" encoding="UTF-8"?><' + (b"DeliveryReports" if v3 else b"reportResponse")
+    )
+    parsed = parse_body(body, "application/xml")
+    assert _keys(parsed) == _keys(reports)
+    assert [ReportSchema().load(p)["price"] for p in parsed] == [ReportSchema().load(r)["price"] for r in reports]
+
+
+def test_json_bodies_carry_a_results_list() -> None:
+    reports, _ = _generate(5)
+    body = encode(reports, "json")
+    assert json.loads(body) == {"results": reports}
+    assert _keys(parse_body(body, "application/json")) == _keys(reports)
+
+
+def test_the_token_goes_in_the_query_and_is_never_displayed() -> None:
+    target = Target.from_options(
+        "http://127.0.0.1:8000/notify?x=1", token="t0k&n", basic="u:p", content_type="application/json", timeout=5
+    )
+    assert target.path == "/notify?x=1&token=t0k%26n"
+    assert target.headers["Authorization"] == "Basic dTpw"
+    assert "t0k" not in target.display
+    assert target.display == "http://127.0.0.1:8000/notify"
+
+
+@pytest.mark.parametrize("text", ["delivered", "nope=1", "delivered=x", "delivered=-1", "delivered=0"])
+def test_a_bad_mix_is_refused_with_its_option_name(text: str) -> None:
+    with pytest.raises(SimulateError, match="--mix"):
+        parse_mix(text)
+
+
+def test_a_mix_names_weights() -> None:
+    assert parse_mix("delivered=3, rejected=1") == {"delivered": 3.0, "rejected": 1.0}
+    assert parse_mix(None) == DEFAULT_MIX

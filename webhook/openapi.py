@@ -1,0 +1,197 @@
+"""The OpenAPI 3 document of the HTTP routes, built with apispec from the marshmallow schemas
+the endpoint validates with (``webhook.schemas``), so the document cannot drift from the code.
+
+No Flask here: :func:`document` is a plain dict, served by ``GET /openapi.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields
+
+from webhook.metrics import CONTENT_TYPE as METRICS_TYPE
+from webhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+class HealthSchema(Schema):
+    """``GET /healthz``."""
+
+    status = fields.String(required=True, metadata={"enum": ["ok"]})
+
+
+class ReadinessSchema(Schema):
+    """``GET /readyz``: Redis reachability, queue depths and the push authentication mode."""
+
+    status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
+    auth = fields.String(required=True, metadata={"description": "token, basic, ip-allowlist (joined by +), or open"})
+    redis = fields.String(required=True, metadata={"description": '"ok", or the error class when unavailable'})
+    inbox = fields.Integer(metadata={"description": "reports accepted and waiting for a worker"})
+    queued_jobs = fields.Integer(metadata={"description": "RQ jobs queued"})
+    quarantined = fields.Integer(metadata={"description": "invalid reports kept in quarantine"})
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {PROBLEM_TYPE: {"schema": "Problem"}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_NOTIFY_DESCRIPTION = """\
+Infobip pushes delivery reports here (the notify URL). The answer is 200 only once Redis
+holds the whole batch. A report that fails validation inside a well-formed batch is
+quarantined and counted in the 200 answer (with its field errors by index): a retry from
+Infobip could not make it valid. The request schema describes a valid report; the endpoint
+itself only requires a `results` list. XML bodies use Infobip's v1 form (root
+`reportResponse`) or v3 form (root `DeliveryReports`), `<results><result>...</result></results>`.
+Any method other than POST gets 405 with an `Allow` header."""
+
+
+def _xml_schema(push: dict[str, Any]) -> dict[str, Any]:
+    """The push schema with the element names Infobip's XML uses."""
+    schema = copy.deepcopy(push)
+    schema["xml"] = {"name": "reportResponse"}
+    results = schema["properties"]["results"]
+    results["xml"] = {"name": "results", "wrapped": True}
+    results["items"] = {"allOf": [results["items"]], "xml": {"name": "result"}}
+    return schema
+
+
+def _version() -> str:
+    try:
+        return version("dlrhook")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0"
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document, as a JSON-ready dict (built once per process)."""
+    spec = APISpec(
+        title="dlrhook",
+        version=_version(),
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "The notify URL for Infobip SMS delivery reports: authenticated, validated, "
+            "durable in Redis, dispatched to handler plugins.",
+        },
+    )
+    spec.components.schema("Report", schema=ReportSchema)
+    spec.components.schema("Push", schema=PushSchema)
+    spec.components.schema("PushAnswer", schema=PushAnswerSchema)
+    spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.schema("Health", schema=HealthSchema)
+    spec.components.schema("Readiness", schema=ReadinessSchema)
+    spec.components.security_scheme(
+        "token",
+        {"type": "apiKey", "in": "query", "name": "token", "description": "DLRHOOK_TOKEN, in the notify URL"},
+    )
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "description": "DLRHOOK_TOKEN as a Bearer token"}
+    )
+    spec.components.security_scheme(
+        "basic", {"type": "http", "scheme": "basic", "description": "one of DLRHOOK_BASIC_AUTH's user:password"}
+    )
+    push_ref = {"$ref": "#/components/schemas/Push"}
+    push_schema = spec.to_dict()["components"]["schemas"]["Push"]
+    spec.path(
+        path="/notify",
+        operations={
+            "post": {
+                "operationId": "notify",
+                "summary": "Receive a batch of delivery reports",
+                "description": _NOTIFY_DESCRIPTION,
+                # Any one credential passes; with none configured the endpoint is open ({}).
+                "security": [{"token": []}, {"bearer": []}, {"basic": []}, {}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": push_ref},
+                        "application/xml": {"schema": _xml_schema(push_schema)},
+                        "text/xml": {"schema": _xml_schema(push_schema)},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Redis holds the batch: counts of accepted, duplicate and quarantined reports",
+                        "content": {"application/json": {"schema": "PushAnswer"}},
+                    },
+                    "400": _problem("The body is not JSON/XML, or has no results list; nothing was stored"),
+                    "401": _problem(
+                        "Missing or wrong credentials",
+                        {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic"}},
+                    ),
+                    "403": _problem("The client address is not in DLRHOOK_ALLOWED_IPS"),
+                    "413": _problem("The body is larger than DLRHOOK_MAX_BODY"),
+                    "415": _problem("The content type is neither JSON nor XML"),
+                    "503": _problem(
+                        "Redis cannot take the batch; nothing was stored, Infobip retries",
+                        {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                    ),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/healthz",
+        operations={
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness: 200 while the process lives",
+                "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": "Health"}}}},
+            }
+        },
+    )
+    spec.path(
+        path="/readyz",
+        operations={
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: 200 when Redis answers, else 503",
+                "responses": {
+                    "200": {"description": "ready", "content": {"application/json": {"schema": "Readiness"}}},
+                    "503": {
+                        "description": "Redis does not answer",
+                        "content": {"application/json": {"schema": "Readiness"}},
+                    },
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/metrics",
+        operations={
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics, summed over every process sharing PROMETHEUS_MULTIPROC_DIR",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4",
+                        "content": {METRICS_TYPE: {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/openapi.json",
+        operations={
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {}}}}
+                },
+            }
+        },
+    )
+    return spec.to_dict()
