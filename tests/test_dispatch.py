@@ -392,3 +392,32 @@ def test_a_claim_is_left_to_its_job_while_queued_and_recovered_once_that_job_fai
         pipe.execute()
     assert dispatch.recover_claims(conn, q) == 2
     assert conn.llen(store.INBOX) == 2
+
+
+def test_handler_calls_retries_and_dead_letters_are_counted(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {
+        "ok": value("dlrhook_handler_calls_total", handler="test-record", outcome="ok"),
+        "failed": value("dlrhook_handler_calls_total", handler="test-broken", outcome="failed"),
+        "retries": value("dlrhook_retries_total", handler="test-broken"),
+        "dead": value("dlrhook_dead_lettered_total", handler="test-broken"),
+    }
+    settings = worker_env(DLRHOOK_HANDLERS="test-broken,test-record", DLRHOOK_RETRY_DELAYS="0,0")
+    conn.set("test:broken", "1")
+    post(make_app, "v1-two-delivered.json")
+
+    run_jobs(settings)
+
+    assert value("dlrhook_handler_calls_total", handler="test-record", outcome="ok") - before["ok"] == 2
+    assert value("dlrhook_handler_calls_total", handler="test-broken", outcome="failed") - before["failed"] == 6
+    assert value("dlrhook_retries_total", handler="test-broken") - before["retries"] == 4
+    assert value("dlrhook_dead_lettered_total", handler="test-broken") - before["dead"] == 2

@@ -169,6 +169,7 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     from honcho.manager import Manager
     from honcho.printer import Printer
 
+    from webhook import multiproc
     from workers.embedded import EmbeddedRedis, EmbeddedServerError, answers
 
     settings = settings_or_exit()
@@ -185,6 +186,8 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
             click.echo(f"dlrhook: {exc}", err=True)
             sys.exit(1)
     env["REDIS_URL"] = redis_url
+    # One metrics folder for web, worker and poller: the web's /metrics then shows all three.
+    env[multiproc.VARIABLE] = str(multiproc.prepare())
     env.setdefault("PORT", str(settings.port))
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)

@@ -38,7 +38,7 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import StartedJobRegistry
 from rq.timeouts import BaseTimeoutException
 
-from webhook import store
+from webhook import metrics, store
 from webhook.ingest import dumps, enqueue_drain, new_quarantine_id
 from webhook.report import DeliveryReport
 from webhook.settings import Settings
@@ -307,13 +307,18 @@ def _settle(
     attempt: int,
 ) -> None:
     """Queue, in *pipe*, the retry or dead letter of what failed and the hand-back of the untried."""
+    succeeded = len(wires) - len(outcome.failed) - len(outcome.untried)
+    if succeeded:
+        metrics.count_handler_call(handler_name, True, succeeded)
     if outcome.failed:
+        metrics.count_handler_call(handler_name, False, len(outcome.failed))
         failed = [wires[i] for i in outcome.failed]
         delays = settings.retry_delays
         last_line = _last_line(outcome.error)
         if attempt <= len(delays):
             delay = delays[attempt - 1]
             job = _deliver_job(q, handler_name, failed, attempt + 1)
+            metrics.count_retry(handler_name, len(failed))
             if delay:
                 q.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
             else:
@@ -329,6 +334,7 @@ def _settle(
             )
         else:
             job = _dead_letter(pipe, q, handler_name, failed, attempt, outcome.error)
+            metrics.count_dead_lettered(handler_name, len(failed))
             log.error(
                 "handler %s gave up on %d reports after %d attempts: dead-lettered as %s",
                 handler_name,
