@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,3 +182,17 @@ def test_metrics_still_answers_when_the_multiprocess_folder_vanished(
     response = client.get("/metrics")
     assert response.status_code == 200
     assert 'dlrhook_queue_depth{queue="inbox"}' in response.get_data(as_text=True)
+
+
+def test_a_folder_inherited_from_a_parent_is_never_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dlrhook local makes the folder and shares it: the web's gunicorn must not remove it on exit
+    # while the worker and poller still write there.
+    inherited = Path(tempfile.mkdtemp(prefix="dlrhook-metrics-"))
+    monkeypatch.setenv(multiproc.VARIABLE, str(inherited))
+    monkeypatch.setattr(multiproc, "_made", None)
+    try:
+        multiproc.prepare()
+        multiproc.remove_own_folder()
+        assert inherited.is_dir()
+    finally:
+        shutil.rmtree(inherited, ignore_errors=True)

@@ -24,6 +24,8 @@ log = logging.getLogger("dlrhook.metrics")
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _PREFIX = "dlrhook-metrics-"
 # prometheus_client names its files <type>[_<gauge mode>]_<pid>.db
+#: The folder this process made in :func:`prepare`, the only one it may remove.
+_made: Path | None = None
 _FILE_PID = re.compile(r"_(\d+)\.db$")
 
 
@@ -53,6 +55,8 @@ def prepare() -> Path:
     else:
         folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
         os.environ[VARIABLE] = str(folder)
+        global _made
+        _made = folder
     removed = 0
     for path in folder.glob("*.db"):
         match = _FILE_PID.search(path.name)
@@ -81,10 +85,9 @@ def process_dead(pid: int) -> None:
 
 
 def remove_own_folder() -> None:
-    """gunicorn's ``on_exit``: remove the folder :func:`prepare` made (never one set by the user)."""
-    value = os.environ.get(VARIABLE)
-    if not value:
-        return
-    folder = Path(value)
-    if folder.name.startswith(_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
-        shutil.rmtree(folder, ignore_errors=True)
+    """Remove the folder :func:`prepare` made in this process, if it made one.
+
+    Never one set by the user or inherited from a parent (``dlrhook local`` shares its folder
+    with web, worker and poller, and removes it itself once they all stopped)."""
+    if _made is not None:
+        shutil.rmtree(_made, ignore_errors=True)

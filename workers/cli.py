@@ -211,6 +211,7 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     finally:
         if server is not None:
             server.stop()
+        multiproc.remove_own_folder()
     sys.exit(manager.returncode or 0)
 
 
