@@ -402,7 +402,8 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise RuntimeError("not every pushed report reached the handler within 60 s")
                 time.sleep(0.05)
-        handled = {k.decode(): float(v) for k, v in self.conn.hgetall(handlers.TIMES_KEY).items()}
+        raw_times = self.conn.hgetall(handlers.TIMES_KEY)
+        handled = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw_times.items()}
         waits = sorted((handled[mid] - at) * 1000 for mid, at in answered.items())
         p50, p99 = percentile(waits, 50), percentile(waits, 99)
         sent_rate = len(answered) / self.duration
