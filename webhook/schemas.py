@@ -15,14 +15,47 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, pre_load
 FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
 
 
-class UpperString(fields.String):
+class _Lean(fields.Field[Any]):
+    """A field that skips marshmallow's validator pass when it has no validators.
+
+    ``Field._validate`` builds an ``And`` of the field's validators on every call, even of none:
+    about a microsecond a field, a sixth of what loading a report costs. With no validators that
+    pass can raise nothing, so skipping it changes no result and no error.
+    """
+
+    def _validate(self, value: Any) -> None:
+        if self.validators:
+            super()._validate(value)
+
+
+class String(_Lean, fields.String):
+    pass
+
+
+class Integer(_Lean, fields.Integer):
+    pass
+
+
+class Decimal(_Lean, fields.Decimal):
+    pass
+
+
+class Boolean(_Lean, fields.Boolean):
+    pass
+
+
+class AwareDateTime(_Lean, fields.AwareDateTime):
+    pass
+
+
+class UpperString(String):
     """A string normalised to upper case: Infobip sends both ``"Ok"`` and ``"OK"``."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).upper()
 
 
-class TextOrInt(fields.String):
+class TextOrInt(String):
     """A string that Infobip sometimes sends as an integer (``mccMnc`` on the Messages API)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -31,7 +64,7 @@ class TextOrInt(fields.String):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class SharedNested(fields.Nested):
+class SharedNested(_Lean, fields.Nested):
     """A nested object whose load result is remembered by value.
 
     ``status``, ``error`` and ``price`` repeat across nearly every report of a campaign: the
@@ -70,46 +103,46 @@ class _Base(Schema):
 
 
 class PriceSchema(_Base):
-    price_per_message = fields.Decimal(data_key="pricePerMessage", allow_none=True)
-    currency = fields.String(allow_none=True)
+    price_per_message = Decimal(data_key="pricePerMessage", allow_none=True)
+    currency = String(allow_none=True)
 
 
 class StatusSchema(_Base):
-    group_id = fields.Integer(data_key="groupId", required=True, strict=False)
+    group_id = Integer(data_key="groupId", required=True, strict=False)
     group_name = UpperString(data_key="groupName", required=True)
-    id = fields.Integer(allow_none=True, strict=False)
-    name = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
-    action = fields.String(allow_none=True)
+    id = Integer(allow_none=True, strict=False)
+    name = String(allow_none=True)
+    description = String(allow_none=True)
+    action = String(allow_none=True)
 
 
 class ErrorSchema(_Base):
-    group_id = fields.Integer(data_key="groupId", allow_none=True, strict=False)
+    group_id = Integer(data_key="groupId", allow_none=True, strict=False)
     group_name = UpperString(data_key="groupName", allow_none=True)
-    id = fields.Integer(allow_none=True, strict=False)
-    name = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
-    permanent = fields.Boolean(allow_none=True)
+    id = Integer(allow_none=True, strict=False)
+    name = String(allow_none=True)
+    description = String(allow_none=True)
+    permanent = Boolean(allow_none=True)
 
 
 class ReportSchema(_Base):
     """One delivery report. ``messageId`` and ``status`` are required; the rest may be absent."""
 
-    message_id = fields.String(data_key="messageId", required=True, validate=lambda s: bool(s.strip()))
-    bulk_id = fields.String(data_key="bulkId", allow_none=True)
-    to = fields.String(allow_none=True)
-    sender = fields.String(data_key="from", allow_none=True)
-    sent_at = fields.AwareDateTime(data_key="sentAt", allow_none=True)
-    done_at = fields.AwareDateTime(data_key="doneAt", allow_none=True)
-    message_count = fields.Integer(data_key="smsCount", allow_none=True, strict=False)
+    message_id = String(data_key="messageId", required=True, validate=lambda s: bool(s.strip()))
+    bulk_id = String(data_key="bulkId", allow_none=True)
+    to = String(allow_none=True)
+    sender = String(data_key="from", allow_none=True)
+    sent_at = AwareDateTime(data_key="sentAt", allow_none=True)
+    done_at = AwareDateTime(data_key="doneAt", allow_none=True)
+    message_count = Integer(data_key="smsCount", allow_none=True, strict=False)
     mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
     price = SharedNested(PriceSchema, allow_none=True)
-    callback_data = fields.String(data_key="callbackData", allow_none=True)
+    callback_data = String(data_key="callbackData", allow_none=True)
     status = SharedNested(StatusSchema, required=True)
     error = SharedNested(ErrorSchema, allow_none=True)
-    entity_id = fields.String(data_key="entityId", allow_none=True)
-    application_id = fields.String(data_key="applicationId", allow_none=True)
-    campaign_reference_id = fields.String(data_key="campaignReferenceId", allow_none=True)
+    entity_id = String(data_key="entityId", allow_none=True)
+    application_id = String(data_key="applicationId", allow_none=True)
+    campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
 
     @pre_load
     def _v3_names(self, data: Any, **kwargs: Any) -> Any:
