@@ -155,39 +155,47 @@ def report_key(loaded: dict[str, Any]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
+#: Optional report fields: the wire leaves them out when absent or null (from_wire reads None).
+_OPTIONAL = (
+    "bulk_id",
+    "to",
+    "sender",
+    "message_count",
+    "mcc_mnc",
+    "callback_data",
+    "entity_id",
+    "application_id",
+    "campaign_reference_id",
+)
+
+
 def wire_from_loaded(
     loaded: dict[str, Any], raw: dict[str, Any], *, key: str, source: str, received_at: datetime
 ) -> dict[str, Any]:
-    """The wire form of a report that ``ReportSchema().load`` returned."""
+    """The wire form of a report that ``ReportSchema().load`` returned.
+
+    Optional fields that are absent or null are left out: every byte here is written by the web,
+    kept in Redis and parsed again by a worker.
+    """
+    r: dict[str, Any] = {"message_id": loaded["message_id"]}
+    for name in _OPTIONAL:
+        value = loaded.get(name)
+        if value is not None:
+            r[name] = value
+    sent_at = loaded.get("sent_at")
+    if sent_at:
+        r["sent_at"] = sent_at.isoformat()
+    done_at = loaded.get("done_at")
+    if done_at:
+        r["done_at"] = done_at.isoformat()
     price = loaded.get("price")
-    r = {
-        name: loaded.get(name)
-        for name in (
-            "message_id",
-            "bulk_id",
-            "to",
-            "sender",
-            "message_count",
-            "mcc_mnc",
-            "callback_data",
-            "entity_id",
-            "application_id",
-            "campaign_reference_id",
-        )
-    }
-    r["sent_at"] = loaded["sent_at"].isoformat() if loaded.get("sent_at") else None
-    r["done_at"] = loaded["done_at"].isoformat() if loaded.get("done_at") else None
-    r["price"] = (
-        {
-            "price_per_message": _dec_str(price.get("price_per_message")),
-            "currency": price.get("currency"),
-        }
-        if price
-        else None
-    )
-    r["status"] = {k: loaded["status"].get(k) for k in Status.__slots__}
+    if price:
+        r["price"] = {"price_per_message": _dec_str(price.get("price_per_message")), "currency": price.get("currency")}
+    status = loaded["status"]
+    r["status"] = {k: status.get(k) for k in Status.__slots__}
     error = loaded.get("error")
-    r["error"] = {k: error.get(k) for k in Error.__slots__} if error else None
+    if error:
+        r["error"] = {k: error.get(k) for k in Error.__slots__}
     return {"key": key, "source": source, "received_at": received_at.isoformat(), "report": r, "raw": raw}
 
 

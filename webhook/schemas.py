@@ -84,7 +84,7 @@ class SharedNested(_Lean, fields.Nested):
             return super()._deserialize(value, attr, data, partial=partial, **kwargs)
         try:
             # The type is part of the key: 1, 1.0 and True are equal, and hash alike, in Python.
-            key = tuple((name, type(item), item) for name, item in value.items())
+            key = (*value.items(), *map(type, value.values()))
             hit = self._remembered.get(key)
         except TypeError:  # an unhashable value (a list, a dict): validate, do not remember
             return super()._deserialize(value, attr, data, partial=partial, **kwargs)
