@@ -7,9 +7,11 @@ schemas document the API in ``/openapi.json``, so the document cannot drift from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, post_load, pre_load
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load
+from marshmallow.utils import set_value
 
 #: Status groups after which a message's state no longer changes (INFOBIP.md, "Status groups").
 FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
@@ -98,8 +100,64 @@ class SharedNested(_Lean, fields.Nested):
 
 
 class _Base(Schema):
+    """marshmallow's Schema with a leaner field loop for the one way these schemas load.
+
+    ``Schema._deserialize`` makes a closure, a partial-loading check and a store call for every
+    field of every report, and runs the whole field machinery for absent optional fields only
+    to learn they are absent: a third of what loading a report cost. For a single mapping, with
+    no ``partial`` and unknown fields excluded (how ingest loads), :meth:`_deserialize` below
+    calls the same ``field.deserialize`` for every field present or required and stores values
+    and errors the same way; anything else goes to marshmallow's own loop.
+    ``tests/test_schemas.py`` checks that both give the same results and errors.
+    """
+
     class Meta:
         unknown = EXCLUDE  # unknown fields are kept in the raw report, not here
+
+    _lean_plan: list[tuple[str, str, fields.Field[Any], bool]] | None = None
+
+    def _plan(self) -> list[tuple[str, str, fields.Field[Any], bool]]:
+        """(data key, attribute, field, may skip when absent) for every load field."""
+        if self._lean_plan is None:
+            plan = []
+            for attr_name, field_obj in self.load_fields.items():
+                data_key = field_obj.data_key if field_obj.data_key is not None else attr_name
+                key = field_obj.attribute or attr_name
+                # Absent, Field.deserialize returns load_default (missing: nothing is stored) and
+                # raises only for a required field.
+                skip = not field_obj.required and field_obj.load_default is missing
+                plan.append((data_key, key, field_obj, skip))
+            self._lean_plan = plan
+        return self._lean_plan
+
+    def _deserialize(
+        self,
+        data: Any,
+        *,
+        error_store: Any,
+        many: bool = False,
+        partial: Any = None,
+        unknown: Any = RAISE,
+        index: int | None = None,
+    ) -> Any:
+        if many or partial is not None or unknown != EXCLUDE or not isinstance(data, Mapping):
+            return super()._deserialize(
+                data, error_store=error_store, many=many, partial=partial, unknown=unknown, index=index
+            )
+        index = index if self.opts.index_errors else None
+        out = self.dict_class()
+        for data_key, key, field_obj, skip in self._plan():
+            raw_value = data.get(data_key, missing)
+            if raw_value is missing and skip:
+                continue
+            try:
+                value = field_obj.deserialize(raw_value, data_key, data)
+            except ValidationError as error:
+                error_store.store_error(error.messages, data_key, index=index)
+                value = error.valid_data or missing
+            if value is not missing:
+                set_value(out, key, value)
+        return out
 
 
 class PriceSchema(_Base):
