@@ -196,6 +196,7 @@ class Bench:
         self.redis_url = redis_url
         self.conn = redis.Redis.from_url(redis_url)
         self.rows: list[Row] = []
+        self.latency_batch = 10
         self.env = {
             **os.environ,
             "REDIS_URL": redis_url,
@@ -221,6 +222,10 @@ class Bench:
         with noop():
             wrk(port, 1, 2)  # warm up
             base = wrk(port, 1, self.duration)
+        port, noop_flask = self.web("bench.noop_app:flask_app")
+        with noop_flask():
+            wrk(port, 1, 2)
+            flask = wrk(port, 1, self.duration)
         port, web = self.web()
         self.flush()
         with web() as proc:
@@ -237,6 +242,13 @@ class Bench:
                 f"do-nothing WSGI app, same gunicorn: {base['rps']:,.0f} req/s",
                 ">= 60% of baseline",
                 "met" if ratio >= 0.6 else "not met",
+            ),
+            Row(
+                "(for scale) do-nothing Flask view, 1-report bodies",
+                f"{flask['rps']:,.0f} req/s ({flask['rps'] / base['rps']:.0%} of baseline)",
+                "same do-nothing WSGI app as above",
+                "",
+                "",
             ),
             Row(
                 "ingest, 100-report bodies",
@@ -379,9 +391,10 @@ class Bench:
 
     # --- end to end: paced pushes through the web, a worker, a handler recording the time ------
 
-    def latency(self, rate: int = 1000, per_request: int = 10) -> None:
-        """Push *rate* reports/s (*per_request* a request) for --duration s; the worker's `record`
+    def latency(self, rate: int = 1000) -> None:
+        """Push *rate* reports/s (--latency-batch a request) for --duration s; the worker's `record`
         handler stores when it got each report. Latency: handler call minus the 200's arrival."""
+        per_request = self.latency_batch
         from bench import handlers
 
         port, web = self.web()
@@ -449,15 +462,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--only", default="ingest,memory", help="comma-separated parts to run")
+    parser.add_argument(
+        "--latency-batch", type=int, default=10, help="reports per push in the 1,000 reports/s latency run"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (Debian: apt-get install wrk; `make bench` does it)")
     parts = args.only.split(",")
     with tempfile.TemporaryDirectory(prefix="dlrhook-bench-") as data, EmbeddedRedis(data) as server:
         bench = Bench(args.duration, server.url)
+        bench.latency_batch = args.latency_batch
+        load_before = os.getloadavg()[0]
+        started = time.monotonic()
         for part in parts:
             getattr(bench, part)()
-        print(f"\nmachine: {machine()}\ncommand: make bench (python -m bench.run --duration {args.duration})\n")
+        print(f"\nmachine: {machine()}")
+        print(
+            f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}; "
+            f"took {time.monotonic() - started:.0f} s"
+        )
+        print(f"command: python -m bench.run {' '.join(sys.argv[1:])}\n")
         print(bench.table())
 
 
