@@ -232,7 +232,7 @@ class Bench:
             wrk(port, 1, 2)
             one = wrk(port, 1, self.duration)
             hundred = wrk(port, 100, self.duration)
-            big = wrk(port, 2000, self.duration, connections=4)
+            big = wrk(port, 2000, self.duration, connections=8)
             web_rss = rss_kib(proc.pid) + sum(rss_kib(c) for c in children(proc.pid))
         ratio = one["rps"] / base["rps"]
         self.rows += [
