@@ -25,10 +25,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from workers.embedded import EmbeddedRedis, free_port
+
+if TYPE_CHECKING:
+    from webhook.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -126,13 +130,80 @@ def wrk(port: int, reports: int, duration: int, connections: int = 16) -> dict[s
     }
 
 
+def sample_report() -> dict[str, Any]:
+    """Infobip's own example report (tests/samples), as a dict."""
+    from webhook.parsing import parse_json
+
+    report: dict[str, Any] = parse_json((ROOT / "tests/samples/v1-one-delivered.json").read_bytes())["results"][0]
+    return report
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted *values*."""
+    return values[min(len(values) - 1, max(0, round(pct / 100 * len(values)) - 1))]
+
+
+def paced(port: int, rps: float, seconds: float, per_request: int, tag: str) -> dict[str, float]:
+    """POST *rps* requests a second of *per_request* new reports each for *seconds*, on a pool
+    of keep-alive connections; return messageId -> time.time() its 200 arrived."""
+    import http.client
+    import threading
+
+    template = sample_report()
+    total = int(rps * seconds)
+    answered: dict[str, float] = {}
+    lock = threading.Lock()
+    start = time.monotonic() + 0.1
+    counter = iter(range(total))
+    failures: list[str] = []
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for i in counter:  # next() on a shared range iterator is atomic under the GIL
+            delay = start + i / rps - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ids = [f"{tag}-{i}-{j}" for j in range(per_request)]
+            body = json.dumps({"results": [{**template, "messageId": mid} for mid in ids]}, default=float)
+            conn.request("POST", "/notify", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            at = time.time()
+            if response.status != 200:
+                failures.append(f"{response.status}")
+                continue
+            with lock:
+                for mid in ids:
+                    answered[mid] = at
+        conn.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} pushes failed: {failures[:5]}")
+    late = time.monotonic() - start - seconds
+    if late > 1:
+        raise RuntimeError(f"the sender fell {late:.1f} s behind its pace")
+    return answered
+
+
 class Bench:
     def __init__(self, duration: int, redis_url: str) -> None:
         self.duration = duration
         self.redis_url = redis_url
         self.conn = redis.Redis.from_url(redis_url)
         self.rows: list[Row] = []
-        self.env = {**os.environ, "REDIS_URL": redis_url, "WEB_CONCURRENCY": "2", "DLRHOOK_LOG_LEVEL": "WARNING"}
+        self.latency_batch = 10
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "WEB_CONCURRENCY": "2",
+            "DLRHOOK_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),  # bench.handlers, for `dlrhook worker`
+        }
         for name in ("DLRHOOK_TOKEN", "DLRHOOK_BASIC_AUTH", "DLRHOOK_ALLOWED_IPS"):
             self.env.pop(name, None)
 
@@ -151,13 +222,17 @@ class Bench:
         with noop():
             wrk(port, 1, 2)  # warm up
             base = wrk(port, 1, self.duration)
+        port, noop_flask = self.web("bench.noop_app:flask_app")
+        with noop_flask():
+            wrk(port, 1, 2)
+            flask = wrk(port, 1, self.duration)
         port, web = self.web()
         self.flush()
         with web() as proc:
             wrk(port, 1, 2)
             one = wrk(port, 1, self.duration)
             hundred = wrk(port, 100, self.duration)
-            big = wrk(port, 2000, self.duration, connections=4)
+            big = wrk(port, 2000, self.duration, connections=8)
             web_rss = rss_kib(proc.pid) + sum(rss_kib(c) for c in children(proc.pid))
         ratio = one["rps"] / base["rps"]
         self.rows += [
@@ -167,6 +242,13 @@ class Bench:
                 f"do-nothing WSGI app, same gunicorn: {base['rps']:,.0f} req/s",
                 ">= 60% of baseline",
                 "met" if ratio >= 0.6 else "not met",
+            ),
+            Row(
+                "(for scale) do-nothing Flask view, 1-report bodies",
+                f"{flask['rps']:,.0f} req/s ({flask['rps'] / base['rps']:.0%} of baseline)",
+                "same do-nothing WSGI app as above",
+                "",
+                "",
             ),
             Row(
                 "ingest, 100-report bodies",
@@ -189,14 +271,12 @@ class Bench:
         """Redis bytes per remembered report (dedup key) and per queued report (inbox)."""
         from webhook import store
         from webhook.ingest import ingest
-        from webhook.settings import load_settings
 
-        os.environ["REDIS_URL"] = self.redis_url
-        settings = load_settings()
+        settings = self.settings()
         self.flush()
         time.sleep(0.5)
         before = int(self.conn.info("memory")["used_memory"])
-        template = json.loads((ROOT / "tests/samples/v1-one-delivered.json").read_text())["results"][0]
+        template = sample_report()
         n = 20_000
         conn = store.connect(settings)
         for start in range(0, n, 1000):
@@ -218,6 +298,145 @@ class Bench:
             ),
             Row("Redis memory per queued report (inbox, raw + parsed)", f"{per_queued:.0f} bytes", "", "", ""),
         ]
+
+    # --- dispatch: one real `dlrhook worker`, inbox pre-filled through the real ingest -------
+
+    def prefill(self, n: int, per_request: int) -> bytes:
+        """Ingest *n* new reports, *per_request* to a call, with no worker; return the inbox (DUMP).
+
+        The drain-pending flag is set first, so ingest stores without queueing a drain job: the
+        worker started later is timed from the moment its drain job is queued.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from webhook import store
+        from webhook.ingest import ingest
+
+        settings = self.settings()
+        conn = store.connect(settings)
+        self.flush()
+        conn.set(store.DRAIN_PENDING, "1")
+        template = sample_report()
+        tag = f"d{per_request}-{time.time_ns()}"
+
+        def push(start: int) -> None:
+            batch = [{**template, "messageId": f"{tag}-{i}"} for i in range(start, min(n, start + per_request))]
+            ingest(conn, batch, source="push", settings=settings)
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(push, range(0, n, per_request)))
+        if conn.llen(store.INBOX) != n:
+            raise RuntimeError(f"pre-fill stored {conn.llen(store.INBOX)} of {n} reports")
+        dumped = conn.dump(store.INBOX)
+        assert isinstance(dumped, bytes)
+        return dumped
+
+    def drain_through_worker(self, inbox: bytes, n: int, handler: str) -> tuple[float, int]:
+        """Restore the inbox, start one `dlrhook worker`, queue a drain; seconds until all handled."""
+        from bench import handlers
+        from webhook import store
+        from workers import dispatch
+
+        settings = self.settings()
+        conn = store.connect(settings)
+        self.flush()
+        conn.restore(store.INBOX, 0, inbox)
+        env = {**self.env, "DLRHOOK_HANDLERS": f"bench.handlers:{handler}"}
+        worker = [str(Path(sys.executable).with_name("dlrhook")), "worker"]
+        peak_rss = 0
+        with process(worker, env) as proc:
+            deadline = time.monotonic() + 30
+            while not conn.scard("rq:workers"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the worker did not come up")
+                time.sleep(0.05)
+            q = store.queue(conn, settings)
+            start = time.monotonic()
+            dispatch.ensure_drain(conn, q, force=True)
+            while True:
+                time.sleep(0.002)
+                if conn.llen(store.INBOX) or conn.keys(store.CLAIMED_PREFIX + "*") or q.count:
+                    peak_rss = max(peak_rss, rss_kib(proc.pid))
+                    if time.monotonic() - start > 300:
+                        raise RuntimeError("the worker did not drain the inbox within 300 s")
+                    continue
+                break
+            seconds = time.monotonic() - start
+            if proc.poll() is not None:
+                raise RuntimeError("the worker died")
+        if handler == "noop_batch" and int(conn.get(handlers.COUNT_KEY) or 0) != n:
+            raise RuntimeError(f"the batch handler saw {conn.get(handlers.COUNT_KEY)!r} of {n} reports")
+        return seconds, peak_rss
+
+    def dispatch(self) -> None:
+        n = 30_000
+        peak = 0
+        for per_request in (1, 100):
+            inbox = self.prefill(n, per_request)
+            for handler, kind in (("noop", "no-op per-report handler"), ("noop_batch", "no-op batch handler")):
+                seconds, rss = self.drain_through_worker(inbox, n, handler)
+                peak = max(peak, rss)
+                rate = n / seconds
+                per_report = handler == "noop"
+                self.rows.append(
+                    Row(
+                        f"dispatch, one worker, {kind}, pushed {per_request}/request",
+                        f"{rate:,.0f} reports/s",
+                        f"{n:,} reports pre-filled through ingest",
+                        ">= 10,000 reports/s" if per_report else "",
+                        ("met" if rate >= 10_000 else "not met") if per_report else "",
+                    )
+                )
+        self.rows.append(Row("memory: worker RSS while draining", f"{peak / 1024:,.0f} MiB", "", "", ""))
+
+    # --- end to end: paced pushes through the web, a worker, a handler recording the time ------
+
+    def latency(self, rate: int = 1000) -> None:
+        """Push *rate* reports/s (--latency-batch a request) for --duration s; the worker's `record`
+        handler stores when it got each report. Latency: handler call minus the 200's arrival."""
+        per_request = self.latency_batch
+        from bench import handlers
+
+        port, web = self.web()
+        env = {**self.env, "DLRHOOK_HANDLERS": "bench.handlers:record"}
+        worker = [str(Path(sys.executable).with_name("dlrhook")), "worker"]
+        self.flush()
+        with web() as web_proc, process(worker, env) as worker_proc:
+            while not self.conn.scard("rq:workers"):
+                if worker_proc.poll() is not None:
+                    raise RuntimeError("the worker did not come up")
+                time.sleep(0.05)
+            paced(port, rate / per_request / 10, 2, per_request, "warm")  # warm up, not counted
+            answered = paced(port, rate / per_request, self.duration, per_request, "lat")
+            web_rss = rss_kib(web_proc.pid) + sum(rss_kib(c) for c in children(web_proc.pid))
+            worker_rss = rss_kib(worker_proc.pid)
+            deadline = time.monotonic() + 60
+            while self.conn.hlen(handlers.TIMES_KEY) < len(answered) + (rate // 10) * 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every pushed report reached the handler within 60 s")
+                time.sleep(0.05)
+        raw_times = self.conn.hgetall(handlers.TIMES_KEY)
+        handled = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw_times.items()}
+        waits = sorted((handled[mid] - at) * 1000 for mid, at in answered.items())
+        p50, p99 = percentile(waits, 50), percentile(waits, 99)
+        sent_rate = len(answered) / self.duration
+        self.rows += [
+            Row(
+                f"end to end at {rate:,} reports/s ({per_request}/request): 200 answer -> handler call",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                f"{len(answered):,} reports, {sent_rate:,.0f}/s sent",
+                "p50 <= 20 ms, p99 <= 100 ms",
+                "met" if p50 <= 20 and p99 <= 100 else "not met",
+            ),
+            Row("memory: web RSS at 1,000 reports/s", f"{web_rss / 1024:,.0f} MiB", "", "", ""),
+            Row("memory: worker RSS at 1,000 reports/s", f"{worker_rss / 1024:,.0f} MiB", "", "", ""),
+        ]
+
+    def settings(self) -> Settings:
+        from webhook.settings import load_settings
+
+        os.environ["REDIS_URL"] = self.redis_url
+        return load_settings()
 
     def table(self) -> str:
         lines = [
@@ -243,15 +462,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--only", default="ingest,memory", help="comma-separated parts to run")
+    parser.add_argument(
+        "--latency-batch", type=int, default=10, help="reports per push in the 1,000 reports/s latency run"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (Debian: apt-get install wrk; `make bench` does it)")
     parts = args.only.split(",")
     with tempfile.TemporaryDirectory(prefix="dlrhook-bench-") as data, EmbeddedRedis(data) as server:
         bench = Bench(args.duration, server.url)
+        bench.latency_batch = args.latency_batch
+        load_before = os.getloadavg()[0]
+        started = time.monotonic()
         for part in parts:
             getattr(bench, part)()
-        print(f"\nmachine: {machine()}\ncommand: make bench (python -m bench.run --duration {args.duration})\n")
+        print(f"\nmachine: {machine()}")
+        print(
+            f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}; "
+            f"took {time.monotonic() - started:.0f} s"
+        )
+        print(f"command: python -m bench.run {' '.join(sys.argv[1:])}\n")
         print(bench.table())
 
 

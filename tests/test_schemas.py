@@ -136,3 +136,52 @@ def test_an_invalid_nested_object_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValidationError):
             SCHEMA.load(raw)
+
+
+def _reference_schema() -> ReportSchema:
+    """ReportSchema loading through marshmallow's own field loop (and its own nested schemas)."""
+    from marshmallow import Schema
+
+    from webhook import schemas
+
+    def plain(cls: type) -> type:
+        return type(f"Reference{cls.__name__}", (cls,), {"_deserialize": Schema._deserialize})
+
+    class Reference(plain(ReportSchema)):  # type: ignore[misc]
+        price = schemas.SharedNested(plain(schemas.PriceSchema), allow_none=True)
+        status = schemas.SharedNested(plain(schemas.StatusSchema), required=True)
+        error = schemas.SharedNested(plain(schemas.ErrorSchema), allow_none=True)
+
+    return Reference()  # type: ignore[no-any-return]
+
+
+def _variants() -> list[dict]:
+    base = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    v3 = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    (xml,) = parse_xml(sample("v1-one-delivered.xml"))
+    out: list[dict] = [base, v3, xml, {**base, "unknownThing": [1, 2]}, {}]
+    odd_values = [None, "", "  ", 7, 1.5, True, [], {}, "2015-02-12T09:58:20", "x" * 3]
+    for name in [*base, "callbackData", "from", "sender", "messageCount", "entityId", "platform"]:
+        out.append({k: v for k, v in base.items() if k != name})
+        out.extend({**base, name: value} for value in odd_values)
+    for nested in ("status", "error", "price"):
+        for inner in list(base[nested]):
+            out.append({**base, nested: {k: v for k, v in base[nested].items() if k != inner}})
+            out.extend({**base, nested: {**base[nested], inner: value}} for value in odd_values)
+    return out
+
+
+def test_the_lean_field_loop_gives_marshmallows_own_results_and_errors() -> None:
+    reference = _reference_schema()
+    lean = ReportSchema()
+    compared = 0
+    for raw in _variants():
+        outcomes = []
+        for schema in (lean, reference):
+            try:
+                outcomes.append(("ok", schema.load(raw)))
+            except ValidationError as exc:
+                outcomes.append(("error", exc.messages, exc.valid_data))
+        assert outcomes[0] == outcomes[1], raw
+        compared += 1
+    assert compared > 300

@@ -204,11 +204,11 @@ def _store(
     keys: list[str | bytes] = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
     last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
     args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
-    q = store.queue(conn, settings)
     while True:
         answer = script(keys=keys, args=args)
         if answer != -1:
             return _flags(answer)
+        q = store.queue(conn, settings)  # only here: making an RQ Queue costs ~50 us a push
         with conn.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(store.DRAIN_PENDING)  # type: ignore[no-untyped-call]
