@@ -13,7 +13,6 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhook import auth, logs, metrics, openapi, problems, store
-from webhook.errors import PushRejected
 from webhook.ingest import ingest
 from webhook.parsing import parse_body
 from webhook.settings import Settings, load_settings
@@ -69,9 +68,7 @@ def notify() -> tuple[Response, int]:
         query_token=request.args.get("token"),
         authorization=request.headers.get("Authorization"),
     )
-    length = request.content_length
-    if length is not None and length > st.settings.max_body:
-        raise PushRejected("too_large", f"the body is larger than DLRHOOK_MAX_BODY ({st.settings.max_body} bytes)")
+    # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
     body = request.get_data(cache=False)
     reports = parse_body(body, request.headers.get("Content-Type"))
     result = ingest(st.conn, reports, source="push", settings=st.settings)

@@ -23,8 +23,6 @@ STATUSES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Unauthorized"),
     # The sender's address is not allowed: not Infobip, or a proxy count set wrong.
     "forbidden": (403, "Forbidden"),
-    # Over DLRHOOK_MAX_BODY: refused before reading it, so memory stays bounded.
-    "too_large": (413, "Content Too Large"),
     # Neither JSON nor XML: nothing here can parse it.
     "unsupported_type": (415, "Unsupported Media Type"),
 }
