@@ -68,7 +68,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        # Routing and protocol errors (404, 405, 413 from the body limit) keep their status.
+        # Routing and protocol errors keep their status. 413: over DLRHOOK_MAX_BODY, refused on the
+        # Content-Length before the body is read, so memory stays bounded; Infobip retries it.
         status = exc.code or 500
         detail = exc.description or exc.name
         if status == 413:
