@@ -158,3 +158,22 @@ def test_a_batch_of_only_invalid_reports_queues_no_job(client: FlaskClient, conn
 
     assert conn.llen(store.queue(conn, _settings(client)).key) == 0
     assert conn.hlen(store.QUARANTINE) == 1
+
+
+def test_each_connection_stores_in_its_own_redis(conn: redis.Redis, redis_url: str, settings) -> None:  # type: ignore[no-untyped-def]
+    # The store script object is shared by every connection of the process; each call must still
+    # run on the caller's connection (here database 1 after database 0), not the first one seen.
+    from webhook.ingest import ingest
+
+    other = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/1")
+    other.flushdb()
+    first, second = json.loads(sample("v1-two-delivered.json"))["results"]
+    try:
+        ingest(conn, [first], source="push", settings=settings)
+        ingest(other, [second], source="push", settings=settings)
+
+        assert conn.llen(store.INBOX) == 1
+        assert other.llen(store.INBOX) == 1
+    finally:
+        other.flushdb()
+        other.close()

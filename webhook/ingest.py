@@ -18,7 +18,6 @@ from typing import Any
 
 import redis
 from marshmallow import ValidationError
-from redis.commands.core import Script
 from rq import Retry
 
 from webhook import metrics, store
@@ -60,17 +59,6 @@ if ARGV[4] ~= '' then
 end
 return table.concat(flags)
 """
-
-
-_STORE_SCRIPT: Script | None = None
-
-
-def _script(conn: redis.Redis) -> Script:
-    """The store script object, made once (it hashes the source; calls pass their own client)."""
-    global _STORE_SCRIPT
-    if _STORE_SCRIPT is None:
-        _STORE_SCRIPT = conn.register_script(_STORE_LUA)
-    return _STORE_SCRIPT
 
 
 @dataclass
@@ -200,12 +188,12 @@ def _store(
     drained by that job). When no drain job is pending the script stores nothing, and the batch
     is stored together with a new drain job in one MULTI/EXEC, under WATCH of the flag.
     """
-    script = _script(conn)
+    script = store.script(conn, _STORE_LUA)
     keys: list[str | bytes] = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
     last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
     args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
     while True:
-        answer = script(keys=keys, args=args)
+        answer = script(keys=keys, args=args, client=conn)
         if answer != -1:
             return _flags(answer)
         q = store.queue(conn, settings)  # only here: making an RQ Queue costs ~50 us a push

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -66,6 +67,21 @@ def connect(settings: Settings) -> redis.Redis:
         retry_on_timeout=False,
         **options,
     )
+
+
+_SCRIPTS: dict[str, Script] = {}
+
+
+def script(conn: redis.Redis, source: str) -> Script:
+    """The Script object for a Lua *source*, made once per process (it hashes the source).
+
+    One object serves every connection, so callers always pass ``client=``: called without it,
+    a Script runs on the connection it was first registered with, whatever Redis that is.
+    """
+    found = _SCRIPTS.get(source)
+    if found is None:
+        found = _SCRIPTS[source] = conn.register_script(source)
+    return found
 
 
 def queue(conn: redis.Redis, settings: Settings) -> Queue:

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 from rq.job_lifecycle import record_job_failure
@@ -72,16 +71,8 @@ redis.call('DEL', KEYS[1])
 return #items
 """
 
-_scripts: dict[str, Script] = {}
-
 #: Job states in which a claim's job will still run (and so finds its claim itself).
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
-
-
-def _script(conn: redis.Redis, source: str) -> Script:
-    if source not in _scripts:
-        _scripts[source] = conn.register_script(source)
-    return _scripts[source]
 
 
 @dataclass
@@ -117,13 +108,13 @@ def drain() -> None:
     if leftovers:
         log.info("drain %s: delivering %d reports claimed by its killed run", job.id, len(leftovers))
         _deliver_batch(conn, q, settings, chosen, claim_key, leftovers)
-    claim = _script(conn, _CLAIM_LUA)
+    claim = store.script(conn, _CLAIM_LUA)
     while True:
         if runtime.stopping() or time.monotonic() >= deadline:
             if conn.llen(store.INBOX):
                 ensure_drain(conn, q)
             return
-        raw = claim(keys=[store.INBOX, claim_key], args=[settings.batch_size])
+        raw = claim(keys=[store.INBOX, claim_key], args=[settings.batch_size], client=conn)
         if not raw:
             return
         _deliver_batch(conn, q, settings, chosen, claim_key, raw)
@@ -159,7 +150,7 @@ def recover_claims(conn: redis.Redis, q: Queue) -> int:
     abandoned by a killed worker into a retry (still alive) or a failure (orphan).
     """
     moved = 0
-    give_back = _script(conn, _RETURN_LUA)
+    give_back = store.script(conn, _RETURN_LUA)
     for key in conn.scan_iter(match=store.CLAIMED_PREFIX + "*", count=500):
         name = key.decode() if isinstance(key, bytes) else str(key)
         job_id = name[len(store.CLAIMED_PREFIX) :]
@@ -167,7 +158,7 @@ def recover_claims(conn: redis.Redis, q: Queue) -> int:
         status = job.get_status(refresh=False) if job is not None else None
         if status in _ALIVE:
             continue
-        n = int(give_back(keys=[key, store.INBOX]))
+        n = int(give_back(keys=[key, store.INBOX], client=conn))
         if n:
             log.warning("moved %d reports claimed by drain %s (%s) back to the inbox", n, job_id, status or "gone")
             moved += n
