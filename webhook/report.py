@@ -1,7 +1,7 @@
 """DeliveryReport: the parsed report handlers receive, and its plain-JSON wire form.
 
 The web validates a raw report once with marshmallow (``webhook.schemas``) and stores
-:func:`to_wire` of the result: plain JSON that RQ's JSONSerializer carries and Redis keeps.
+:func:`wire_from_loaded` of the result: plain JSON that Redis keeps and workers read.
 Workers rebuild the report with :meth:`DeliveryReport.from_wire`, which trusts what the web
 validated and so costs microseconds, not marshmallow's fraction of a millisecond.
 """
@@ -82,7 +82,7 @@ class DeliveryReport:
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> DeliveryReport:
-        """Rebuild a report from :func:`to_wire`'s output (already validated by the web)."""
+        """Rebuild a report from :func:`wire_from_loaded` or :meth:`to_wire` output (validated by the web)."""
         r = wire["report"]
         price = r.get("price")
         error = r.get("error")
