@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from workers.embedded import EmbeddedRedis, free_port
+from dlrhook.workers.embedded import EmbeddedRedis, free_port
 
 if TYPE_CHECKING:
-    from webhook.settings import Settings
+    from dlrhook.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -91,7 +91,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str | None = None) 
 
 def gunicorn(app: str, port: int, env: dict[str, str]) -> list[str]:
     """The web process's exact gunicorn settings, serving *app*."""
-    return [sys.executable, "-m", "gunicorn", "--config", "python:webhook.gunicorn_conf", app]
+    return [sys.executable, "-m", "gunicorn", "--config", "python:dlrhook.gunicorn_conf", app]
 
 
 def wrk(port: int, reports: int, duration: int, connections: int = 16) -> dict[str, float]:
@@ -132,7 +132,7 @@ def wrk(port: int, reports: int, duration: int, connections: int = 16) -> dict[s
 
 def sample_report() -> dict[str, Any]:
     """Infobip's own example report (tests/samples), as a dict."""
-    from webhook.parsing import parse_json
+    from dlrhook.parsing import parse_json
 
     report: dict[str, Any] = parse_json((ROOT / "tests/samples/v1-one-delivered.json").read_bytes())["results"][0]
     return report
@@ -211,7 +211,7 @@ class Bench:
         self.conn.execute_command("FLUSHALL", "SYNC")  # type: ignore[no-untyped-call]
 
     def web(
-        self, app: str = "webhook.app:create_app()"
+        self, app: str = "dlrhook.app:create_app()"
     ) -> tuple[int, Callable[[], AbstractContextManager[subprocess.Popen[bytes]]]]:
         port = free_port()
         env = {**self.env, "PORT": str(port)}
@@ -273,8 +273,8 @@ class Bench:
 
     def memory(self) -> None:
         """Redis bytes per remembered report (dedup key) and per queued report (inbox)."""
-        from webhook import store
-        from webhook.ingest import ingest
+        from dlrhook import store
+        from dlrhook.ingest import ingest
 
         settings = self.settings()
         self.flush()
@@ -313,8 +313,8 @@ class Bench:
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        from webhook import store
-        from webhook.ingest import ingest
+        from dlrhook import store
+        from dlrhook.ingest import ingest
 
         settings = self.settings()
         conn = store.connect(settings)
@@ -338,8 +338,8 @@ class Bench:
     def drain_through_worker(self, inbox: bytes, n: int, handler: str) -> tuple[float, int]:
         """Restore the inbox, start one `dlrhook worker`, queue a drain; seconds until all handled."""
         from bench import handlers
-        from webhook import store
-        from workers import dispatch
+        from dlrhook import store
+        from dlrhook.workers import dispatch
 
         settings = self.settings()
         conn = store.connect(settings)
@@ -437,7 +437,7 @@ class Bench:
         ]
 
     def settings(self) -> Settings:
-        from webhook.settings import load_settings
+        from dlrhook.settings import load_settings
 
         os.environ["REDIS_URL"] = self.redis_url
         return load_settings()

@@ -18,7 +18,7 @@ import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webhook.settings import Settings, load_settings
+from dlrhook.settings import Settings, load_settings
 
 SAMPLES = Path(__file__).parent / "samples"
 #: A handler plugin installed as a real entry point (a dist-info folder on the path).
@@ -48,7 +48,7 @@ def redis_url() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    from workers.embedded import EmbeddedRedis
+    from dlrhook.workers.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="dlrhook-test-redis-") as data_dir:
         server = EmbeddedRedis(data_dir, appendonly=False).start()
@@ -93,7 +93,7 @@ def settings(env: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def make_app(conn: redis_lib.Redis, env: Callable[..., Settings]) -> Callable[..., Flask]:
     """``make_app(DLRHOOK_TOKEN="x")``: the app under the given environment, on the test Redis."""
-    from webhook.app import create_app
+    from dlrhook.app import create_app
 
     def make(**values: str) -> Flask:
         app = create_app(env(**values))
@@ -116,7 +116,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def worker_env(env: Callable[..., Settings]) -> Iterator[Callable[..., Settings]]:
     """``worker_env(DLRHOOK_HANDLERS="test-record")``: settings for jobs run in this process."""
-    from workers import runtime
+    from dlrhook.workers import runtime
 
     def load(**values: str) -> Settings:
         values.setdefault("DLRHOOK_RETRY_DELAYS", "0,0")
@@ -135,7 +135,7 @@ def run_jobs(conn: redis_lib.Redis) -> Callable[[Settings], None]:
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from webhook import store
+    from dlrhook import store
 
     def run(settings: Settings) -> None:
         queue = store.queue(conn, settings)

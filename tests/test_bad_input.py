@@ -10,8 +10,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from dlrhook import store
 from tests.conftest import sample
-from webhook import store
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -18,12 +18,12 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from standardwebhooks.webhooks import Webhook
 
+from dlrhook import store
+from dlrhook.errors import HandlerLoadError
+from dlrhook.settings import Settings
+from dlrhook.workers import handlers
+from dlrhook.workers.embedded import free_port
 from tests.conftest import sample
-from webhook import store
-from webhook.errors import HandlerLoadError
-from webhook.settings import Settings
-from workers import handlers
-from workers.embedded import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes, please").decode()
 
@@ -190,14 +190,14 @@ def test_the_log_handler_writes_one_json_line_per_report_with_the_number_masked(
     assert [getattr(r, "to") for r in lines] == ["4179*****31", "4179*****27"]  # noqa: B009
     assert "41793026731" not in caplog.text and "41793026727" not in caplog.text
     assert all(getattr(r, "status") == "DELIVERED_TO_HANDSET" for r in lines)  # noqa: B009
-    from webhook.logs import JsonFormatter
+    from dlrhook.logs import JsonFormatter
 
     line = json.loads(JsonFormatter().format(lines[0]))
     assert line["message_id"] == "bcfb828b-7df9-4e7b-8715-f34f5c61271a" and line["to"] == "4179*****31"
 
 
 def test_a_forward_secret_not_in_whsec_form_is_a_settings_error(env: Callable[..., Settings]) -> None:
-    from webhook.errors import SettingsError
+    from dlrhook.errors import SettingsError
 
     with pytest.raises(SettingsError, match="DLRHOOK_FORWARD_SECRET"):
         env(DLRHOOK_FORWARD_SECRET="plain-secret")

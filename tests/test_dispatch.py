@@ -20,12 +20,12 @@ from flask import Flask
 from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
+from dlrhook import store
+from dlrhook.ingest import dumps, ingest
+from dlrhook.settings import Settings
+from dlrhook.workers import dispatch
+from dlrhook.workers.cli import main
 from tests.conftest import sample
-from webhook import store
-from webhook.ingest import dumps, ingest
-from webhook.settings import Settings
-from workers import dispatch
-from workers.cli import main
 
 PLUS_ONE = timezone(timedelta(hours=1))
 
@@ -344,14 +344,22 @@ def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(proc
     broken_plugin = str(Path(__file__).parent / "plugins-broken")
     env = {**process_env, "PYTHONPATH": broken_plugin + os.pathsep + process_env["PYTHONPATH"]}
     started = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "dlrhook.workers.cli", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert started.returncode == 2
     assert "test-unimportable" in started.stderr and "dlrhook_brokenplugin_missing" in started.stderr
 
     env = {**process_env, "DLRHOOK_HANDLERS": "test-record,no_such_module:handler"}
     started = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "dlrhook.workers.cli", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert started.returncode == 2 and "no_such_module:handler" in started.stderr
 

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.fake_infobip import Answer, FakeInfobip, make_reports
-from workers.embedded import free_port
-from workers.infobip import (
+from dlrhook.workers.embedded import free_port
+from dlrhook.workers.infobip import (
     InfobipAuthError,
     InfobipClient,
     InfobipRequestError,
     InfobipUnavailable,
     retry_after_seconds,
 )
+from tests.fake_infobip import Answer, FakeInfobip, make_reports
 
 KEY = "client-test-key-42"
 

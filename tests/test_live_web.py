@@ -22,8 +22,8 @@ from typing import IO
 import pytest
 import redis as redis_lib
 
-from workers.embedded import free_port
-from workers.simulate import DEFAULT_MIX, encode, generate, simulate
+from dlrhook.workers.embedded import free_port
+from dlrhook.workers.simulate import DEFAULT_MIX, encode, generate, simulate
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ import redis as redis_lib
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from dlrhook import metrics, multiproc
+from dlrhook.ingest import ingest
+from dlrhook.parsing import parse_body
+from dlrhook.settings import Settings
 from tests.conftest import sample
-from webhook import metrics, multiproc
-from webhook.ingest import ingest
-from webhook.parsing import parse_body
-from webhook.settings import Settings
 
 
 def value(name: str, **labels: str) -> float:

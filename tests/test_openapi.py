@@ -14,8 +14,8 @@ from openapi_spec_validator import validate
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from webhook.openapi import document
-from webhook.schemas import ReportSchema
+from dlrhook.openapi import document
+from dlrhook.schemas import ReportSchema
 
 
 def test_the_document_validates_as_openapi_3() -> None:

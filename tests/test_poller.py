@@ -27,13 +27,13 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from dlrhook import store
+from dlrhook.settings import Settings, load_settings
+from dlrhook.workers import runtime
+from dlrhook.workers.embedded import free_port
+from dlrhook.workers.poller import Poller
 from tests.conftest import sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
-from webhook import store
-from webhook.settings import Settings, load_settings
-from workers import runtime
-from workers.embedded import free_port
-from workers.poller import Poller
 
 API_KEY = "test-api-key-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,9 +210,9 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
 # A poller that dies (SIGKILL) after storing a page and before ingesting it.
 DIES_BEFORE_INGESTING = """
 import time
-from webhook import store
-from webhook.settings import load_settings
-from workers.poller import Poller
+from dlrhook import store
+from dlrhook.settings import load_settings
+from dlrhook.workers.poller import Poller
 
 class DiesBeforeIngesting(Poller):
     def ingest_page(self, page_id, body):

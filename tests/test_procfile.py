@@ -12,9 +12,9 @@ from pathlib import Path
 
 import redis
 
+from dlrhook.workers.embedded import answers as redis_answers
+from dlrhook.workers.embedded import free_port
 from tests.conftest import ROOT, sample, wait_until
-from workers.embedded import answers as redis_answers
-from workers.embedded import free_port
 
 
 def post(url: str, body: bytes) -> dict[str, int]:
@@ -77,7 +77,7 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
         [
             sys.executable,
             "-m",
-            "workers.cli",
+            "dlrhook.workers.cli",
             "local",
             "--procfile",
             str(ROOT / "Procfile"),

@@ -8,8 +8,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from dlrhook import store
 from tests.conftest import sample
-from webhook import store
 
 JSON = "application/json"
 
@@ -163,7 +163,7 @@ def test_a_batch_of_only_invalid_reports_queues_no_job(client: FlaskClient, conn
 def test_each_connection_stores_in_its_own_redis(conn: redis.Redis, redis_url: str, settings) -> None:  # type: ignore[no-untyped-def]
     # The store script object is shared by every connection of the process; each call must still
     # run on the caller's connection (here database 1 after database 0), not the first one seen.
-    from webhook.ingest import ingest
+    from dlrhook.ingest import ingest
 
     other = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/1")
     other.flushdb()

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from marshmallow import ValidationError
 
+from dlrhook.parsing import parse_json, parse_xml, results_of
+from dlrhook.report import DeliveryReport, report_key, wire_from_loaded
+from dlrhook.schemas import ReportSchema
 from tests.conftest import sample
-from webhook.parsing import parse_json, parse_xml, results_of
-from webhook.report import DeliveryReport, report_key, wire_from_loaded
-from webhook.schemas import ReportSchema
 
 SCHEMA = ReportSchema()
 
@@ -142,7 +142,7 @@ def _reference_schema() -> ReportSchema:
     """ReportSchema loading through marshmallow's own field loop (and its own nested schemas)."""
     from marshmallow import Schema
 
-    from webhook import schemas
+    from dlrhook import schemas
 
     def plain(cls: type) -> type:
         return type(f"Reference{cls.__name__}", (cls,), {"_deserialize": Schema._deserialize})

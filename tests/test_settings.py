@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from webhook.errors import SettingsError
-from webhook.settings import Settings
+from dlrhook.errors import SettingsError
+from dlrhook.settings import Settings
 
 
 def test_defaults_follow_the_design(env: Callable[..., Settings]) -> None:
@@ -64,7 +64,7 @@ def test_the_web_process_refuses_to_start_naming_the_variable(redis_url: str) ->
     environ = {**os.environ, "REDIS_URL": redis_url, "DLRHOOK_MAX_BODY": "big"}
 
     done = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "web"], env=environ, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "dlrhook.workers.cli", "web"], env=environ, capture_output=True, text=True, timeout=60
     )
 
     assert done.returncode == 2

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webhook.parsing import parse_body
-from webhook.report import report_key
-from webhook.schemas import ReportSchema
-from workers.simulate import DEFAULT_MIX, SimulateError, Target, encode, generate, parse_mix
+from dlrhook.parsing import parse_body
+from dlrhook.report import report_key
+from dlrhook.schemas import ReportSchema
+from dlrhook.workers.simulate import DEFAULT_MIX, SimulateError, Target, encode, generate, parse_mix
 
 PHONE = re.compile(r"^(4179|4178|4176)\d{7}$|^(49151|49172)\d{8}$|^447\d{9}$|^38591\d{7}$")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from webhook.settings import Settings
-from webhook.store import connect
+from dlrhook.settings import Settings
+from dlrhook.store import connect
 
 
 def test_a_rediss_url_is_verified_by_default(env: Callable[..., Settings]) -> None:

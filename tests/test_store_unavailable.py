@@ -8,9 +8,9 @@ from collections.abc import Callable
 import redis
 from flask import Flask
 
+from dlrhook import store
+from dlrhook.workers.embedded import free_port
 from tests.conftest import sample
-from webhook import store
-from workers.embedded import free_port
 
 
 def test_redis_down_is_a_503_with_retry_after(make_app: Callable[..., Flask]) -> None:

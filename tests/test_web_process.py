@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from dlrhook import store
+from dlrhook.workers.embedded import free_port
 from tests.conftest import SAMPLES
-from webhook import store
-from workers.embedded import free_port
 
 
 def post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
@@ -54,7 +54,10 @@ def web(redis_url: str, conn: redis.Redis) -> Iterator[str]:
         "DLRHOOK_TOKEN": "tok",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "web"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "dlrhook.workers.cli", "web"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
+from dlrhook import store
+from dlrhook.ingest import ingest
+from dlrhook.settings import Settings
 from tests.conftest import sample, wait_until
-from webhook import store
-from webhook.ingest import ingest
-from webhook.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def workers(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..
     def start(**values: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115  # the process owns it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
+            [sys.executable, "-m", "dlrhook.workers.cli", "worker"],
             env={**process_env, **values},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -120,9 +120,10 @@ def test_the_worker_side_never_imports_flask(
 ) -> None:
     script = (
         "import sys\n"
-        "import workers.dispatch, workers.worker, workers.handlers, workers.builtin, workers.replay, workers.cli\n"
-        "from webhook.settings import load_settings\n"
-        "from workers.worker import run\n"
+        "import dlrhook, dlrhook.workers.dispatch, dlrhook.workers.worker, dlrhook.workers.handlers\n"
+        "import dlrhook.workers.builtin, dlrhook.workers.replay, dlrhook.workers.cli\n"
+        "from dlrhook.settings import load_settings\n"
+        "from dlrhook.workers.worker import run\n"
         "run(load_settings(), burst=True)\n"
         "assert 'flask' not in sys.modules, 'flask was imported'\n"
         "print('no flask')\n"

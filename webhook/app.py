@@ -12,10 +12,10 @@ import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webhook import auth, logs, metrics, openapi, problems, store
-from webhook.ingest import ingest
-from webhook.parsing import parse_body
-from webhook.settings import Settings, load_settings
+from dlrhook import auth, logs, metrics, openapi, problems, store
+from dlrhook.ingest import ingest
+from dlrhook.parsing import parse_body
+from dlrhook.settings import Settings, load_settings
 
 log = logging.getLogger("dlrhook.web")
 

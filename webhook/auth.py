@@ -10,8 +10,8 @@ import binascii
 import hmac
 import ipaddress
 
-from webhook.errors import PushRejected
-from webhook.settings import Settings
+from dlrhook.errors import PushRejected
+from dlrhook.settings import Settings
 
 
 def _same(given: str, expected: str) -> bool:

@@ -1,6 +1,6 @@
 """The few exception classes dlrhook raises, under one base.
 
-Which HTTP status each one becomes is decided in one place: ``webhook.problems``.
+Which HTTP status each one becomes is decided in one place: ``dlrhook.problems``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class SettingsError(DlrhookError):
 
 
 class PushRejected(DlrhookError):
-    """A push cannot be accepted as a whole; ``kind`` picks the HTTP answer in webhook.problems."""
+    """A push cannot be accepted as a whole; ``kind`` picks the HTTP answer in dlrhook.problems."""
 
     def __init__(self, kind: str, detail: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(detail)

@@ -1,4 +1,4 @@
-"""gunicorn settings for the web process (``gunicorn -c python:webhook.gunicorn_conf``).
+"""gunicorn settings for the web process (``gunicorn -c python:dlrhook.gunicorn_conf``).
 
 gthread workers: a push spends most of its time waiting on Redis, so a few threads per
 process keep both cores busy through bursts without one process per connection. The process
@@ -8,9 +8,9 @@ count comes from ``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
 import sys
 from typing import Any
 
-from webhook import multiproc
-from webhook.errors import SettingsError
-from webhook.settings import load_settings
+from dlrhook import multiproc
+from dlrhook.errors import SettingsError
+from dlrhook.settings import load_settings
 
 # Before any worker imports prometheus_client: /metrics must see every worker's values.
 multiproc.prepare()

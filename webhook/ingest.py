@@ -20,11 +20,11 @@ import redis
 from marshmallow import ValidationError
 from rq import Retry
 
-from webhook import metrics, store
-from webhook.errors import StoreUnavailable
-from webhook.report import report_key, wire_from_loaded
-from webhook.schemas import ReportSchema
-from webhook.settings import Settings
+from dlrhook import metrics, store
+from dlrhook.errors import StoreUnavailable
+from dlrhook.report import report_key, wire_from_loaded
+from dlrhook.schemas import ReportSchema
+from dlrhook.settings import Settings
 
 _SCHEMA = ReportSchema()
 

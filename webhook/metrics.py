@@ -1,7 +1,7 @@
 """Prometheus metrics for every dlrhook process (no Flask here: workers and the poller use it).
 
 Values live in prometheus_client's multiprocess files when ``PROMETHEUS_MULTIPROC_DIR`` is
-set (the web sets it up, see ``webhook.multiproc``), so ``/metrics`` in any gunicorn worker
+set (the web sets it up, see ``dlrhook.multiproc``), so ``/metrics`` in any gunicorn worker
 reports the sum over all of them, and over a worker or poller on the same machine sharing the
 folder. Queue depths are read from Redis at scrape time.
 
@@ -29,12 +29,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq.registry import FailedJobRegistry
 
-from webhook import store
-from webhook.multiproc import VARIABLE
+from dlrhook import store
+from dlrhook.multiproc import VARIABLE
 
 if TYPE_CHECKING:
-    from webhook.ingest import IngestResult
-    from webhook.settings import Settings
+    from dlrhook.ingest import IngestResult
+    from dlrhook.settings import Settings
 
 log = logging.getLogger("dlrhook.metrics")
 

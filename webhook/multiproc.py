@@ -4,10 +4,10 @@ prometheus_client decides at import time whether it writes metric values to per-
 files in ``PROMETHEUS_MULTIPROC_DIR``; a process that imports it before the variable is set
 keeps in-memory values that ``/metrics`` in another gunicorn worker cannot see. So this
 module never imports prometheus_client at top level, and the web's start (``dlrhook web``,
-``webhook.gunicorn_conf``) calls :func:`prepare` before anything imports ``webhook.metrics``.
+``dlrhook.gunicorn_conf``) calls :func:`prepare` before anything imports ``dlrhook.metrics``.
 
 The variable is prometheus_client's own, read from the environment by it, which is why it
-is read here and not in ``webhook.settings``.
+is read here and not in ``dlrhook.settings``.
 """
 
 from __future__ import annotations

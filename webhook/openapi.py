@@ -1,5 +1,5 @@
 """The OpenAPI 3 document of the HTTP routes, built with apispec from the marshmallow schemas
-the endpoint validates with (``webhook.schemas``), so the document cannot drift from the code.
+the endpoint validates with (``dlrhook.schemas``), so the document cannot drift from the code.
 
 No Flask here: :func:`document` is a plain dict, served by ``GET /openapi.json``.
 """
@@ -15,8 +15,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from webhook.metrics import CONTENT_TYPE as METRICS_TYPE
-from webhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
+from dlrhook.metrics import CONTENT_TYPE as METRICS_TYPE
+from dlrhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
 
 PROBLEM_TYPE = "application/problem+json"
 

@@ -14,8 +14,8 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from webhook.defaults import MAX_DEPTH
-from webhook.errors import PushRejected
+from dlrhook.defaults import MAX_DEPTH
+from dlrhook.errors import PushRejected
 
 JSON_TYPES = frozenset({"application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})

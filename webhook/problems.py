@@ -11,9 +11,9 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from webhook import metrics
-from webhook.defaults import RETRY_AFTER
-from webhook.errors import PushRejected, StoreUnavailable
+from dlrhook import metrics
+from dlrhook.defaults import RETRY_AFTER
+from dlrhook.errors import PushRejected, StoreUnavailable
 
 # kind -> (status, title). Why each status:
 STATUSES: dict[str, tuple[int, str]] = {

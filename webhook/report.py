@@ -1,6 +1,6 @@
 """DeliveryReport: the parsed report handlers receive, and its plain-JSON wire form.
 
-The web validates a raw report once with marshmallow (``webhook.schemas``) and stores
+The web validates a raw report once with marshmallow (``dlrhook.schemas``) and stores
 :func:`wire_from_loaded` of the result: plain JSON that Redis keeps and workers read.
 Workers rebuild the report with :meth:`DeliveryReport.from_wire`, which trusts what the web
 validated and so costs microseconds, not marshmallow's fraction of a millisecond.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from webhook.schemas import FINAL_GROUPS
+from dlrhook.schemas import FINAL_GROUPS
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from typing import Literal
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range, Regexp
 
-from webhook import defaults
-from webhook.errors import SettingsError
+from dlrhook import defaults
+from dlrhook.errors import SettingsError
 
 PullMode = Literal["always", "fallback", "off"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

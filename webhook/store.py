@@ -12,7 +12,7 @@ from redis.commands.core import Script
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from webhook.settings import Settings
+from dlrhook.settings import Settings
 
 PREFIX = "dlrhook:"
 #: List of wire reports (JSON) accepted and waiting for a worker.
@@ -43,9 +43,9 @@ PULL_REJECTED = PREFIX + "pull:rejected"
 #: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``.
 PULL_LOCK_PREFIX = PREFIX + "pull:lock:"
 
-DRAIN_FUNC = "workers.dispatch.drain"
+DRAIN_FUNC = "dlrhook.workers.dispatch.drain"
 #: The retry job: ``deliver(handler_name, wires, attempt)`` for one handler and some reports.
-DELIVER_FUNC = "workers.dispatch.deliver"
+DELIVER_FUNC = "dlrhook.workers.dispatch.deliver"
 
 
 def connect(settings: Settings) -> redis.Redis:

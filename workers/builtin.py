@@ -20,10 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from webhook.logs import mask_phone
-from webhook.report import DeliveryReport
-from webhook.settings import Settings
-from workers import runtime
+from dlrhook.logs import mask_phone
+from dlrhook.report import DeliveryReport
+from dlrhook.settings import Settings
+from dlrhook.workers import runtime
 
 report_log = logging.getLogger("dlrhook.reports")
 

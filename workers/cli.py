@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from webhook import defaults
-from webhook.errors import SettingsError
-from webhook.settings import Settings, load_settings
+from dlrhook import defaults
+from dlrhook.errors import SettingsError
+from dlrhook.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from workers.poller import Poller
+    from dlrhook.workers.poller import Poller
 
 
 def settings_or_exit() -> Settings:
@@ -44,10 +44,10 @@ def main() -> None:
 def web() -> None:
     """Serve POST /notify with gunicorn on $PORT (the Procfile's web process)."""
     settings_or_exit()
-    from webhook import multiproc
+    from dlrhook import multiproc
 
     multiproc.prepare()  # the folder gunicorn's workers share for /metrics
-    args = ["gunicorn", "--config", "python:webhook.gunicorn_conf", "webhook.app:create_app()"]
+    args = ["gunicorn", "--config", "python:dlrhook.gunicorn_conf", "dlrhook.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])  # noqa: S606  # become gunicorn: signals go straight to it
 
 
@@ -87,8 +87,8 @@ def until_signalled(the_poller: Poller, work: Callable[[], T]) -> T:
 @main.command()
 def poller() -> None:
     """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
-    from webhook import logs, store
-    from workers.poller import Poller
+    from dlrhook import logs, store
+    from dlrhook.workers.poller import Poller
 
     settings = settings_or_exit()
     logs.configure(settings.log_level)
@@ -112,8 +112,8 @@ def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None
     waits for (and takes) the account's poller lock, so it never runs alongside a polling
     `dlrhook poller`. Exit code 1 when it stops on an error (the counts so far are printed).
     """
-    from webhook import logs, store
-    from workers.poller import DrainFailed, Poller, PollerBusy
+    from dlrhook import logs, store
+    from dlrhook.workers.poller import DrainFailed, Poller, PollerBusy
 
     settings = settings_or_exit()
     if not settings.infobip_base_url:
@@ -140,7 +140,7 @@ def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None
 @click.option("--port", default=defaults.EMBEDDED_REDIS_PORT, show_default=True)
 def redis(data_dir: str, port: int) -> None:
     """Run the embedded Redis-protocol server in the foreground."""
-    from workers.embedded import EmbeddedRedis, EmbeddedServerError
+    from dlrhook.workers.embedded import EmbeddedRedis, EmbeddedServerError
 
     server = EmbeddedRedis(data_dir, port=port)
     try:
@@ -169,8 +169,8 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     from honcho.manager import Manager
     from honcho.printer import Printer
 
-    from webhook import multiproc
-    from workers.embedded import EmbeddedRedis, EmbeddedServerError, answers
+    from dlrhook import multiproc
+    from dlrhook.workers.embedded import EmbeddedRedis, EmbeddedServerError, answers
 
     settings = settings_or_exit()
     server: EmbeddedRedis | None = None
@@ -219,11 +219,11 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
 @click.option("--burst", is_flag=True, help="stop once the queue is empty (for scripts and tests)")
 def worker(burst: bool) -> None:
     """Deliver queued reports to the handlers: an RQ worker with its scheduler (the Procfile's worker)."""
-    from webhook import logs
-    from webhook.errors import HandlerLoadError
-    from workers import handlers
-    from workers.embedded import answers
-    from workers.worker import run
+    from dlrhook import logs
+    from dlrhook.errors import HandlerLoadError
+    from dlrhook.workers import handlers
+    from dlrhook.workers.embedded import answers
+    from dlrhook.workers.worker import run
 
     settings = settings_or_exit()
     logs.configure(settings.log_level)
@@ -242,7 +242,7 @@ def worker(burst: bool) -> None:
 
 
 def _queue(settings: Settings) -> Any:
-    from webhook import store
+    from dlrhook import store
 
     return store.queue(store.connect(settings), settings)
 
@@ -255,7 +255,7 @@ def failed() -> None:
 @failed.command("list")
 def failed_list() -> None:
     """One line per dead letter: job id, handler, reports, attempts, when, last error."""
-    from workers.replay import dead_letters
+    from dlrhook.workers.replay import dead_letters
 
     entries = dead_letters(_queue(settings_or_exit()))
     if not entries:
@@ -273,7 +273,7 @@ def failed_list() -> None:
 @click.option("--all", "replay_all", is_flag=True, help="replay every failed job")
 def failed_replay(job_id: str | None, replay_all: bool) -> None:
     """Re-queue one dead letter (JOB_ID) or all of them (--all): one more attempt each."""
-    from workers.replay import replay_failed
+    from dlrhook.workers.replay import replay_failed
 
     if bool(job_id) == replay_all:
         raise click.UsageError("give a JOB_ID or --all")
@@ -293,8 +293,8 @@ def quarantine() -> None:
 @quarantine.command("list")
 def quarantine_list() -> None:
     """One line per quarantined report: id, received at, source, message id, errors."""
-    from webhook import store
-    from workers.replay import quarantined
+    from dlrhook import store
+    from dlrhook.workers.replay import quarantined
 
     settings = settings_or_exit()
     entries = quarantined(store.connect(settings))
@@ -314,8 +314,8 @@ def quarantine_list() -> None:
 @click.option("--all", "replay_all", is_flag=True, help="replay every quarantined report")
 def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
     """Validate one entry (ID) or all (--all) again; ingest those now valid, keep the others."""
-    from webhook import store
-    from workers.replay import replay_quarantine
+    from dlrhook import store
+    from dlrhook.workers.replay import replay_quarantine
 
     if bool(entry_id) == replay_all:
         raise click.UsageError("give an ID or --all")
@@ -377,8 +377,8 @@ def simulate(
     Exits 1 when any request failed (a network error or a status other than 200)."""
     import json
 
-    from workers.simulate import SimulateError, parse_mix
-    from workers.simulate import simulate as run
+    from dlrhook.workers.simulate import SimulateError, parse_mix
+    from dlrhook.workers.simulate import simulate as run
 
     settings = settings_or_exit()
     try:

@@ -37,13 +37,13 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import StartedJobRegistry
 from rq.timeouts import BaseTimeoutException
 
-from webhook import metrics, store
-from webhook.ingest import dumps, enqueue_drain, new_quarantine_id
-from webhook.report import DeliveryReport
-from webhook.settings import Settings
-from workers import handlers as handler_registry
-from workers import runtime
-from workers.handlers import Handler, PartialFailure
+from dlrhook import metrics, store
+from dlrhook.ingest import dumps, enqueue_drain, new_quarantine_id
+from dlrhook.report import DeliveryReport
+from dlrhook.settings import Settings
+from dlrhook.workers import handlers as handler_registry
+from dlrhook.workers import runtime
+from dlrhook.workers.handlers import Handler, PartialFailure
 
 log = logging.getLogger("dlrhook.dispatch")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from webhook.errors import DlrhookError
+from dlrhook.errors import DlrhookError
 
 
 class EmbeddedServerError(DlrhookError):

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from webhook.errors import HandlerLoadError
-from webhook.report import DeliveryReport
-from webhook.settings import Settings
+from dlrhook.errors import HandlerLoadError
+from dlrhook.report import DeliveryReport
+from dlrhook.settings import Settings
 
 GROUP = "dlrhook.handlers"
 log = logging.getLogger("dlrhook.handlers")

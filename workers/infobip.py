@@ -17,8 +17,8 @@ import requests
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from webhook.errors import DlrhookError
-from webhook.settings import Settings
+from dlrhook.errors import DlrhookError
+from dlrhook.settings import Settings
 
 __all__ = [
     "InfobipAuthError",

@@ -1,4 +1,4 @@
-"""The pull-mode poller: drain Infobip's ``GET /sms/1/reports`` into :func:`webhook.ingest.ingest`.
+"""The pull-mode poller: drain Infobip's ``GET /sms/1/reports`` into :func:`dlrhook.ingest.ingest`.
 
 Infobip returns each report from that endpoint exactly once, so this is the one place where a
 crash could lose a report for good. The contract:
@@ -18,7 +18,7 @@ crash could lose a report for good. The contract:
 The waits are made by the loop itself rather than by urllib3's Retry or tenacity: each wait
 must be cut short by a stop request and each retry must re-check Redis, pending pages and the
 lock first, which a retry inside the HTTP call would skip. The delays are urllib3's Retry-After
-parsing (``workers.infobip.retry_after_seconds``) and the few lines of :class:`Backoff`.
+parsing (``dlrhook.workers.infobip.retry_after_seconds``) and the few lines of :class:`Backoff`.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from webhook import defaults, store
-from webhook.errors import DlrhookError, PushRejected, StoreUnavailable
-from webhook.ingest import IngestResult, ingest
-from webhook.parsing import parse_json, results_of
-from webhook.settings import Settings
-from workers.infobip import InfobipAuthError, InfobipClient, InfobipRequestError, InfobipUnavailable
+from dlrhook import defaults, store
+from dlrhook.errors import DlrhookError, PushRejected, StoreUnavailable
+from dlrhook.ingest import IngestResult, ingest
+from dlrhook.parsing import parse_json, results_of
+from dlrhook.settings import Settings
+from dlrhook.workers.infobip import InfobipAuthError, InfobipClient, InfobipRequestError, InfobipUnavailable
 
 log = logging.getLogger("dlrhook.poller")
 
@@ -316,7 +316,7 @@ class Poller:
         The caller holds the lock. Raises ``redis.RedisError`` or :class:`StoreUnavailable` before
         fetching when Redis does not answer or a left-over page cannot be ingested, and
         :class:`PollerBusy` when the lock turned out to be lost, so that no request is made
-        then; the :mod:`workers.infobip` errors when Infobip gives no page.
+        then; the :mod:`dlrhook.workers.infobip` errors when Infobip gives no page.
         ``last_page_size`` is the number of reports in the fetched page.
         """
         assert self.client is not None and self.lock is not None

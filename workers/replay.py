@@ -1,9 +1,9 @@
 """Dead letters and quarantine: what ``dlrhook failed`` and ``dlrhook quarantine`` show and replay.
 
-Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`workers.dispatch`); replaying
+Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.dispatch`); replaying
 one re-queues it, which is one more attempt for that handler and those reports. Quarantined
 reports are raw reports that failed validation; replaying one runs it through
-:func:`webhook.ingest.ingest` again, the one way reports enter the system.
+:func:`dlrhook.ingest.ingest` again, the one way reports enter the system.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from webhook import store
-from webhook.ingest import dumps, ingest
-from webhook.schemas import ReportSchema
-from webhook.settings import Settings
+from dlrhook import store
+from dlrhook.ingest import dumps, ingest
+from dlrhook.schemas import ReportSchema
+from dlrhook.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from webhook.settings import Settings, load_settings
+from dlrhook.settings import Settings, load_settings
 
 _settings: Settings | None = None
 _stop_at: float | None = None

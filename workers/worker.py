@@ -12,11 +12,11 @@ What this subclass changes, and why:
 - Abandoned jobs are noticed within ``DLRHOOK_ABANDON_AFTER`` seconds, not RQ's minutes: the
   execution heartbeat TTL is that many seconds, kept alive by a thread while a job runs (a
   SIGKILL stops the thread with the process), and maintenance (RQ's registry cleanup, which
-  retries or fails abandoned jobs, then :func:`workers.dispatch.recover_claims` and the inbox
+  retries or fails abandoned jobs, then :func:`dlrhook.workers.dispatch.recover_claims` and the inbox
   check) runs every ``DLRHOOK_MAINTENANCE_INTERVAL`` seconds, also while idle.
 - SIGTERM (Heroku gives 30 s before SIGKILL): the running job is finished; a drain stops
   claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handlers have
-  not been given yet back to the queue (:mod:`workers.runtime`).
+  not been given yet back to the queue (:mod:`dlrhook.workers.runtime`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.worker.base import WorkerStatus
 
-from webhook import store
-from webhook.settings import Settings
-from workers import dispatch, runtime
+from dlrhook import store
+from dlrhook.settings import Settings
+from dlrhook.workers import dispatch, runtime
 
 log = logging.getLogger("dlrhook.worker")
 

@@ -13,8 +13,8 @@ from typing import Any
 import redis
 from rq import get_current_job
 
-from webhook.report import DeliveryReport
-from workers.handlers import PartialFailure, batch_handler
+from dlrhook.report import DeliveryReport
+from dlrhook.workers.handlers import PartialFailure, batch_handler
 
 
 def _conn() -> redis.Redis:
