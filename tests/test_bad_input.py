@@ -58,7 +58,7 @@ def accept_one(client: FlaskClient) -> None:
 
 
 def assert_still_serving_and_intact(client: FlaskClient, conn: redis.Redis) -> None:
-    assert conn.llen(store.INBOX) == 2  # what was accepted before is untouched
+    assert conn.xlen(store.REPORTS) == 2  # what was accepted before is untouched
     again = client.post("/notify", data=sample("v1-one-delivered.json"), content_type=JSON)
     assert again.status_code == 200 and again.get_json()["accepted"] == 1
 

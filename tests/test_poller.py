@@ -1,6 +1,6 @@
 """The pull-mode poller against a fake Infobip (a real HTTP server) and a real Redis.
 
-Until the worker side is merged, "a report reaches a handler" means "it is in store.INBOX":
+Until the worker side is merged, "a report reaches a handler" means "it is in store.REPORTS":
 :func:`delivered` is the one place to switch to a handler's record.
 """
 
@@ -30,6 +30,7 @@ from rq.serializers import JSONSerializer
 from dlrhook import store
 from dlrhook.settings import Settings, load_settings
 from dlrhook.workers import runtime
+from dlrhook.workers.worker import prepare
 from dlrhook.workers.embedded import free_port
 from dlrhook.workers.poller import Poller
 from tests.conftest import sample, wait_until
@@ -61,6 +62,7 @@ def delivered(conn: redis_lib.Redis) -> list[str]:
     settings = dataclasses.replace(load_settings(), handlers=("test-record",))
     runtime.configure(settings)
     try:
+        prepare(conn, settings)  # what a worker does at start: register the handler, queue its drain
         SimpleWorker([store.queue(conn, settings)], connection=conn, serializer=JSONSerializer).work(burst=True)
     finally:
         runtime._settings = None
@@ -144,7 +146,7 @@ def test_every_report_arrives_in_full_pages_followed_at_once_and_one_short_page(
     reports = make_reports(count)
     fake.add_reports(reports)
     with Running(new_poller(pull_env(DLRHOOK_PULL_LIMIT="1000"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= count, what=f"{count} reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= count, what=f"{count} reports")
         time.sleep(0.2)  # room for a wrong extra request to show up in the log
 
     log = fake.log()
@@ -162,7 +164,7 @@ def test_429_and_500_are_backed_off_exponentially_and_every_report_still_arrives
     fake.add_reports(reports)
     fake.inject(Answer(status=429), Answer(status=500), Answer(status=503), Answer(status=429, retry_after="1"))
     with Running(new_poller(pull_env(DLRHOOK_PULL_BACKOFF="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 1500, what="1500 reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 1500, what="1500 reports")
 
     log = fake.log()
     assert [r.status for r in log] == [429, 500, 503, 429, 200, 200]
@@ -192,7 +194,7 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
     fake.add_reports(reports)
     fake.inject(Answer(body=garbage))
     with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 10, what="the 10 reports after the garbage page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 10, what="the 10 reports after the garbage page")
 
     rejected = {k.decode(): json.loads(v) for k, v in conn.hgetall(store.PULL_REJECTED).items()}  # type: ignore[union-attr]
     assert len(rejected) == 1
@@ -260,7 +262,7 @@ def test_a_page_fetched_by_a_poller_killed_before_ingesting_it_is_delivered_by_t
     assert delivered(conn) == []
 
     with Running(new_poller(settings)):
-        wait_until(lambda: conn.llen(store.INBOX) >= 300, what="the dead poller's page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 300, what="the dead poller's page")
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
     assert conn.hlen(store.PULL_PAGES) == 0
 
@@ -297,7 +299,7 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_the_poller_carries
 
     poller.client.fetch = fetch_with_a_bug_the_first_time  # type: ignore[method-assign]
     with Running(poller):
-        wait_until(lambda: conn.llen(store.INBOX) >= 3, what="the reports after the bug")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 3, what="the reports after the bug")
     assert any(r.exc_info and "unexpected error" in r.getMessage() for r in caplog.records)
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
@@ -340,7 +342,7 @@ def test_in_fallback_mode_the_poller_waits_until_pushes_have_been_quiet(
     pushed_at = time.monotonic()
     conn.set(store.LAST_PUSH, f"{time.time():.3f}")
     with Running(new_poller(pull_env(DLRHOOK_PULL_MODE="fallback", DLRHOOK_PULL_QUIET="1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 3, what="the pull after the quiet period")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 3, what="the pull after the quiet period")
     assert fake.log()[0].start - pushed_at >= 0.9
 
 
@@ -376,9 +378,9 @@ def test_two_pollers_on_one_account_never_have_two_requests_in_flight(
     settings = pull_env(DLRHOOK_PULL_LIMIT="250", DLRHOOK_PULL_INTERVAL="0.05")
     first, second = Running(new_poller(settings)), Running(new_poller(settings))
     with first, second:
-        wait_until(lambda: conn.llen(store.INBOX) >= 1000, what="a quarter of the reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 1000, what="a quarter of the reports")
         first.stop()  # the lock passes to the other poller, which finishes the drain
-        wait_until(lambda: conn.llen(store.INBOX) >= 4000 and fake.requests[-1].returned == 0, what="all reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 4000 and fake.requests[-1].returned == 0, what="all reports")
 
     assert fake.max_in_flight == 1
     assert fake.overlaps() == []

@@ -82,7 +82,7 @@ def test_every_sample_file_is_accepted_by_the_real_web_process(web: str, conn: r
         answers[path.name] = post(web + "/notify?token=tok", path.read_bytes(), kind)
 
     assert {name: status for name, (status, _) in answers.items()} == dict.fromkeys(answers, 200)
-    assert conn.llen(store.INBOX) == 4  # the XML sample is the v3 report again: one duplicate
+    assert conn.xlen(store.REPORTS) == 4  # the XML sample is the v3 report again: one duplicate
     again = post(web + "/notify?token=tok", (SAMPLES / "v1-two-delivered.json").read_bytes(), "application/json")
     assert again == (200, b'{"accepted":0,"duplicates":2,"quarantined":0}\n')
 

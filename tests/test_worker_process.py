@@ -72,13 +72,13 @@ def test_a_batch_whose_worker_was_killed_reaches_the_handler_after_a_new_worker_
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert len(recorded(conn, "test:calls:test-slow")) < 8
-    assert conn.keys(store.CLAIMED_PREFIX + "*")  # the killed worker's claim is still there
+    assert conn.xpending(store.REPORTS, "test-slow")["pending"]  # the killed worker's claim is still there
 
     workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
     every = {f"m-{i}" for i in range(8)}
     wait_until(lambda: set(recorded(conn, "test:calls:test-slow")) >= every, 40, "every report to reach the handler")
-    wait_until(lambda: not conn.keys(store.CLAIMED_PREFIX + "*"), 10, "the claim to be deleted")
-    assert conn.llen(store.INBOX) == 0
+    wait_until(lambda: conn.xlen(store.REPORTS) == 0, 10, "the delivered reports to be trimmed")
+    assert conn.xpending(store.REPORTS, "test-slow")["pending"] == 0
 
 
 def test_sigterm_mid_batch_hands_the_untried_reports_back_and_the_next_worker_delivers_each_once(

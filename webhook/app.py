@@ -89,7 +89,7 @@ def readyz() -> tuple[Response, int]:
     try:
         with st.conn.pipeline(transaction=False) as pipe:
             pipe.ping()
-            pipe.llen(store.INBOX)
+            pipe.xlen(store.REPORTS)
             pipe.llen(store.queue(st.conn, st.settings).key)
             pipe.hlen(store.QUARANTINE)
             _, inbox, jobs, quarantined = pipe.execute()

@@ -74,6 +74,9 @@ class Settings:
     abandon_after: int = defaults.ABANDON_AFTER
     maintenance_interval: int = defaults.MAINTENANCE_INTERVAL
     shutdown_grace: float = defaults.SHUTDOWN_GRACE
+    handler_timeout: float = defaults.HANDLER_TIMEOUT
+    max_crashes: int = defaults.MAX_CRASHES
+    redis_high_water: float = defaults.REDIS_HIGH_WATER
 
     @property
     def auth_mode(self) -> str:
@@ -169,6 +172,9 @@ def _read(env: Env) -> Settings:
     abandon_after = env.int("DLRHOOK_ABANDON_AFTER", defaults.ABANDON_AFTER, validate=Range(min=3, max=3600))
     maintenance = env.int("DLRHOOK_MAINTENANCE_INTERVAL", defaults.MAINTENANCE_INTERVAL, validate=Range(min=1, max=600))
     shutdown_grace = env.float("DLRHOOK_SHUTDOWN_GRACE", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28))
+    handler_timeout = env.float("DLRHOOK_HANDLER_TIMEOUT", defaults.HANDLER_TIMEOUT, validate=Range(min=0.01, max=3600))
+    max_crashes = env.int("DLRHOOK_MAX_CRASHES", defaults.MAX_CRASHES, validate=Range(min=1, max=100))
+    high_water = env.float("DLRHOOK_REDIS_HIGH_WATER", defaults.REDIS_HIGH_WATER, validate=Range(min=0.1, max=1.0))
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -229,6 +235,9 @@ def _read(env: Env) -> Settings:
         abandon_after=abandon_after,
         maintenance_interval=maintenance,
         shutdown_grace=shutdown_grace,
+        handler_timeout=handler_timeout,
+        max_crashes=max_crashes,
+        redis_high_water=high_water,
     )
 
 

@@ -21,7 +21,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from dlrhook import store
+from dlrhook import drains, store
 from dlrhook.ingest import dumps, ingest
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
@@ -37,6 +37,7 @@ class DeadLetter:
     attempts: int | None
     error: str
     failed_at: datetime | None
+    message_ids: tuple[str, ...] = ()
 
 
 def dead_letters(q: Queue) -> list[DeadLetter]:
@@ -44,6 +45,8 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
     registry = FailedJobRegistry(queue=q)
     out = []
     for job_id in registry.get_job_ids():
+        if job_id.startswith(drains.JOB_PREFIX):
+            continue  # a drain whose worker died: it carries no reports (they are in the stream)
         try:
             job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
         except NoSuchJobError:
@@ -54,6 +57,9 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
         reports = meta.get("reports") or (len(args[1]) if job.func_name == store.DELIVER_FUNC and len(args) > 1 else 0)
         latest = job.latest_result()
         error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
+        ids = meta.get("message_ids")
+        if ids is None and job.func_name == store.DELIVER_FUNC and len(args) > 1 and isinstance(args[1], list):
+            ids = [str((w.get("report") or {}).get("message_id", "")) for w in args[1] if isinstance(w, dict)]
         out.append(
             DeadLetter(
                 job_id=job.id,
@@ -62,6 +68,7 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
                 attempts=meta.get("attempts"),
                 error=error,
                 failed_at=job.ended_at,
+                message_ids=tuple(str(i) for i in ids or ()),
             )
         )
     return out

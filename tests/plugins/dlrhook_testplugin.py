@@ -7,6 +7,9 @@ calls made in worker subprocesses too; failures are switched on through Redis ke
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
 from typing import Any
 
@@ -95,3 +98,36 @@ def slow(report: DeliveryReport) -> None:
 def calls(conn: redis.Redis, handler: str) -> list[Any]:
     """The recorded calls of *handler*, decoded."""
     return [json.loads(v) if v[:1] in (b"{", b"[") else v.decode() for v in conn.lrange(f"test:calls:{handler}", 0, -1)]
+
+
+def record_too(report: DeliveryReport) -> None:
+    """A second recording handler (message ids only), to show handlers progress apart."""
+    _conn().rpush("test:calls:test-record-too", report.message_id)
+
+
+def hang(report: DeliveryReport) -> None:
+    """For message ids in ``test:hang``: sleeps an hour (Python code, interruptible), or with
+    ``test:hang:c`` set, spins in C code (a catastrophic regular expression) that no signal
+    interrupts. Others are recorded."""
+    conn = _conn()
+    if conn.sismember("test:hang", report.message_id):
+        conn.rpush("test:started:test-hang", report.message_id)
+        if conn.exists("test:hang:c"):
+            re.match(r"(a|aa)+$", "a" * 200 + "b")  # hours in the regex engine, in C
+        time.sleep(3600)
+    conn.rpush("test:calls:test-hang", report.message_id)
+
+
+def crash(report: DeliveryReport) -> None:
+    """Kills its own process (SIGKILL) for message ids in ``test:poison``; records the others."""
+    conn = _conn()
+    conn.rpush("test:started:test-crash", report.message_id)
+    if conn.sismember("test:poison", report.message_id):
+        os.kill(os.getpid(), signal.SIGKILL)
+    conn.rpush("test:calls:test-crash", report.message_id)
+
+
+def sleep5(report: DeliveryReport) -> None:
+    """A handler as fast as a database upsert: 5 ms a report."""
+    time.sleep(0.005)
+    _conn().rpush("test:calls:test-sleep5", report.message_id)
