@@ -17,12 +17,11 @@ import redis as redis_lib
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from dlrhook import store
-from dlrhook.workers import dispatch
-from dlrhook import metrics, multiproc
+from dlrhook import metrics, multiproc, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings
+from dlrhook.workers import dispatch
 from tests.conftest import sample
 
 

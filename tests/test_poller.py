@@ -30,9 +30,9 @@ from rq.serializers import JSONSerializer
 from dlrhook import store
 from dlrhook.settings import Settings, load_settings
 from dlrhook.workers import runtime
-from dlrhook.workers.worker import prepare
 from dlrhook.workers.embedded import free_port
 from dlrhook.workers.poller import Poller
+from dlrhook.workers.worker import prepare
 from tests.conftest import sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
 
