@@ -66,6 +66,9 @@ log = logging.getLogger("dlrhook.dispatch")
 CRASHES_TTL = 7 * 24 * 3600
 #: Reports claimed at first by a per-report handler whose pace this process does not know yet.
 FIRST_CLAIM = 16
+#: Seconds of a per-report handler's work one claim holds: short claims are what lets a backlog
+#: spread over every worker and a slow handler's slice end on time.
+CLAIM_SECONDS = 1.0
 #: Exit status of a worker ended by the watchdog (EX_SOFTWARE): its supervisor starts a new one.
 WATCHDOG_EXIT = 70
 
@@ -379,14 +382,14 @@ class _Lane:
 
     def claim_size(self, deadline: float) -> int:
         """Reports to claim: a batch handler takes a full batch; a per-report handler as many as
-        its measured pace fits in the time left, so a slow handler's slice stays short."""
+        its measured pace fits in ``CLAIM_SECONDS`` (and in the time left)."""
         size = self.settings.batch_size
         if self.handler.batch:
             return size
         pace = _pace.get(self.handler.name)
         if pace is None:
             return min(size, FIRST_CLAIM)
-        left = max(deadline - time.monotonic(), 0.0)
+        left = min(max(deadline - time.monotonic(), 0.0), CLAIM_SECONDS)
         return max(1, min(size, int(left / max(pace, 1e-6))))
 
     def read(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
@@ -484,7 +487,7 @@ class _Lane:
                     count.hincrby(self.crashes_key, key, 1)
                     count.expire(self.crashes_key, CRASHES_TTL)
                     count.execute()
-                outcome = _call(self, [item.report], deadline)
+                outcome = _call(self, [item.report], deadline, counted=True)
                 self._settle(pipe, [item.wire], outcome, attempt)
             pipe.hdel(self.crashes_key, key)
             if item.entry_id is not None:
@@ -546,12 +549,13 @@ class _Watchdog:
         self.call: tuple[float, _Lane, list[str]] | None = None
         self.thread: threading.Thread | None = None
 
-    def arm(self, lane: _Lane, keys: list[str]) -> None:
+    def arm(self, lane: _Lane, keys: list[str], *, counted: bool = False) -> None:
+        """Watch the call about to start; *counted*: its crash is already counted (careful mode)."""
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="dlrhook-watchdog", daemon=True)
             self.thread.start()
         limit = lane.settings.handler_timeout + defaults.HANDLER_KILL_GRACE
-        self.call = (time.monotonic() + limit, lane, keys)
+        self.call = (time.monotonic() + limit, lane, [] if counted else keys)
 
     def disarm(self) -> None:
         self.call = None
@@ -621,7 +625,7 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise HandlerTimeout
 
 
-def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float) -> Outcome:
+def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float, *, counted: bool = False) -> Outcome:
     """Call the lane's handler on *reports*; never raises for the handler's own errors.
 
     Each call is bounded by ``DLRHOOK_HANDLER_TIMEOUT``. A per-report handler stops being given
@@ -635,7 +639,7 @@ def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float) -> Outcom
     too_slow = f"HandlerTimeout: the call took longer than DLRHOOK_HANDLER_TIMEOUT ({timeout:g} s)"
     with _Alarm(timeout) as alarm:
         if handler.batch:
-            _watchdog.arm(lane, [r.key for r in reports])
+            _watchdog.arm(lane, [r.key for r in reports], counted=counted)
             try:
                 alarm.start()
                 handler.func(list(reports))
@@ -660,7 +664,7 @@ def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float) -> Outcom
             if i and (runtime.past_deadline() or time.monotonic() >= deadline):
                 outcome.untried = list(range(i, len(reports)))
                 break
-            _watchdog.arm(lane, [report.key])
+            _watchdog.arm(lane, [report.key], counted=counted)
             try:
                 alarm.start()
                 func(report)

@@ -6,9 +6,9 @@ calls made in worker subprocesses too; failures are switched on through Redis ke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import signal
 import time
 from typing import Any
@@ -107,13 +107,13 @@ def record_too(report: DeliveryReport) -> None:
 
 def hang(report: DeliveryReport) -> None:
     """For message ids in ``test:hang``: sleeps an hour (Python code, interruptible), or with
-    ``test:hang:c`` set, spins in C code (a catastrophic regular expression) that no signal
+    ``test:hang:c`` set, computes in C code (OpenSSL's PBKDF2, a billion rounds) that no signal
     interrupts. Others are recorded."""
     conn = _conn()
     if conn.sismember("test:hang", report.message_id):
         conn.rpush("test:started:test-hang", report.message_id)
         if conn.exists("test:hang:c"):
-            re.match(r"(a|aa)+$", "a" * 200 + "b")  # hours in the regex engine, in C
+            hashlib.pbkdf2_hmac("sha256", b"stuck", b"in C", 10**9)  # many minutes in OpenSSL
         time.sleep(3600)
     conn.rpush("test:calls:test-hang", report.message_id)
 
@@ -130,4 +130,6 @@ def crash(report: DeliveryReport) -> None:
 def sleep5(report: DeliveryReport) -> None:
     """A handler as fast as a database upsert: 5 ms a report."""
     time.sleep(0.005)
-    _conn().rpush("test:calls:test-sleep5", report.message_id)
+    conn = _conn()
+    conn.rpush("test:calls:test-sleep5", report.message_id)
+    conn.hincrby("test:pids:test-sleep5", str(os.getpid()), 1)
