@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -436,3 +437,25 @@ def test_handler_calls_retries_and_dead_letters_are_counted(
     assert value("dlrhook_handler_calls_total", handler="test-broken", outcome="failed") - before["failed"] == 6
     assert value("dlrhook_retries_total", handler="test-broken") - before["retries"] == 4
     assert value("dlrhook_dead_lettered_total", handler="test-broken") - before["dead"] == 2
+
+
+def test_quarantine_entries_expire_after_their_ttl_and_maintenance_never_scans_the_keyspace(
+    conn: redis_lib.Redis, make_app: Callable[..., Flask], worker_env: Callable[..., Settings]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record", DLRHOOK_QUARANTINE_TTL="3600")
+    client = make_app().test_client()
+    for n in range(3):
+        client.post("/notify", json={"results": [{"messageId": f"bad-{n}"}]})
+    old, *fresh = sorted(v.decode() for v in conn.hkeys(store.QUARANTINE))
+    conn.zadd(store.QUARANTINE_TIMES, {old: (time.time() - 3601) * 1000})  # quarantined an hour ago
+    for n in range(2000):
+        conn.set(f"test:other:{n}", 1)  # a keyspace with plenty of other keys
+
+    conn.config_resetstat()
+    dispatch.register(conn, ["test-record"])
+    for _ in range(3):
+        dispatch.maintain(conn, store.queue(conn, settings), settings)
+
+    assert sorted(v.decode() for v in conn.hkeys(store.QUARANTINE)) == fresh
+    assert conn.zcard(store.QUARANTINE_TIMES) == 2
+    assert "cmdstat_scan" not in conn.info("commandstats")

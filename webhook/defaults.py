@@ -32,6 +32,8 @@ HANDLER_KILL_GRACE = 5.0
 #: Times the worker may die during one report's call before that report is dead-lettered for
 #: that handler (counted once the report is tried on its own, after its batch crashed).
 MAX_CRASHES = 2
+#: Seconds a quarantined report is kept for an operator to inspect and replay.
+QUARANTINE_TTL = 14 * 24 * 3600
 #: Fraction of Redis's maxmemory above which pushes are refused (503), so that workers keep
 #: room to take reports out and free memory. No effect when Redis has no maxmemory.
 REDIS_HIGH_WATER = 0.9

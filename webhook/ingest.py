@@ -32,19 +32,19 @@ log = logging.getLogger("dlrhook.ingest")
 # the report stream; quarantine the invalid ones; mark the last push; and name the registered
 # handlers that have no drain job queued (the caller queues theirs). Keys are named in ARGV as
 # well as KEYS: this runs on one Redis node, never a cluster.
-# KEYS: stream, quarantine, last-push, handlers, seen keys...
-# ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix,
+# KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
+# ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
 #       wire reports..., quarantine (id, json) pairs...
 # Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate.
 _STORE_LUA = """
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
-local nvalid = #KEYS - 4
+local nvalid = #KEYS - 5
 local flags = {}
 local added = 0
 for i = 1, nvalid do
-  if redis.call('SET', KEYS[i + 4], '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 4])
+  if redis.call('SET', KEYS[i + 5], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 5])
     flags[i] = '1'
     added = added + 1
   else
@@ -52,7 +52,8 @@ for i = 1, nvalid do
   end
 end
 for j = 0, nq - 1 do
-  redis.call('HSET', KEYS[2], ARGV[nvalid + 5 + 2 * j], ARGV[nvalid + 6 + 2 * j])
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 6 + 2 * j], ARGV[nvalid + 7 + 2 * j])
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 6 + 2 * j])
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[3])
@@ -203,13 +204,21 @@ def _store(
     any handler with undelivered reports.
     """
     script = store.script(conn, _STORE_LUA)
-    keys: list[str | bytes] = [store.REPORTS, store.QUARANTINE, store.LAST_PUSH, store.HANDLERS, *seen_keys]
+    keys: list[str | bytes] = [
+        store.REPORTS,
+        store.QUARANTINE,
+        store.LAST_PUSH,
+        store.HANDLERS,
+        store.QUARANTINE_TIMES,
+        *seen_keys,
+    ]
     last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
     args: list[Any] = [
         settings.dedup_ttl,
         len(quarantine) // 2,
         last_push,
         store.DRAIN_PENDING_PREFIX,
+        int(received_at.timestamp() * 1000),
         *wires,
         *quarantine,
     ]

@@ -77,6 +77,7 @@ class Settings:
     handler_timeout: float = defaults.HANDLER_TIMEOUT
     max_crashes: int = defaults.MAX_CRASHES
     redis_high_water: float = defaults.REDIS_HIGH_WATER
+    quarantine_ttl: int = defaults.QUARANTINE_TTL
 
     @property
     def auth_mode(self) -> str:
@@ -175,6 +176,7 @@ def _read(env: Env) -> Settings:
     handler_timeout = env.float("DLRHOOK_HANDLER_TIMEOUT", defaults.HANDLER_TIMEOUT, validate=Range(min=0.01, max=3600))
     max_crashes = env.int("DLRHOOK_MAX_CRASHES", defaults.MAX_CRASHES, validate=Range(min=1, max=100))
     high_water = env.float("DLRHOOK_REDIS_HIGH_WATER", defaults.REDIS_HIGH_WATER, validate=Range(min=0.1, max=1.0))
+    quarantine_ttl = env.int("DLRHOOK_QUARANTINE_TTL", defaults.QUARANTINE_TTL, validate=Range(min=60))
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -238,6 +240,7 @@ def _read(env: Env) -> Settings:
         handler_timeout=handler_timeout,
         max_crashes=max_crashes,
         redis_high_water=high_water,
+        quarantine_ttl=quarantine_ttl,
     )
 
 

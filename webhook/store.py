@@ -35,6 +35,9 @@ LEGACY_INBOX = PREFIX + "inbox"
 LEGACY_CLAIMED_PREFIX = PREFIX + "claimed:"
 #: Hash: quarantine id -> JSON {raw, errors, source, received_at}.
 QUARANTINE = PREFIX + "quarantine"
+#: Sorted set: quarantine id -> ms since epoch when quarantined. Worker maintenance deletes
+#: entries older than ``DLRHOOK_QUARANTINE_TTL`` through it, reading only the expired ones.
+QUARANTINE_TIMES = PREFIX + "quarantine:times"
 #: Unix time of the last push received (the poller's fallback mode reads it).
 LAST_PUSH = PREFIX + "last-push"
 #: Prefix of the dedup keys: ``dlrhook:s:`` + the first 12 bytes of the report key, raw. Short on

@@ -197,8 +197,9 @@ def registered(conn: redis.Redis) -> list[str]:
 def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
     """Queue a drain for every handler with undelivered or abandoned reports; trim the stream.
 
-    Also removes the consumers of dead drains once they hold nothing. Returns the handlers woken.
-    Cost: a few commands per registered handler, whatever the number of reports.
+    Also removes the consumers of dead drains once they hold nothing, and expired quarantine
+    entries. Returns the handlers woken. Cost: a few commands per registered handler, whatever
+    the number of reports (no scan of the keyspace).
     """
     idle_ms = settings.abandon_after * 1000
     work = []
@@ -215,7 +216,28 @@ def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
     if woken:
         log.info("maintenance: queued drains for %s", ", ".join(woken))
     trim(conn)
+    expired = expire_quarantine(conn, settings)
+    if expired:
+        log.info("maintenance: deleted %d quarantined reports older than DLRHOOK_QUARANTINE_TTL", expired)
     return woken
+
+
+def expire_quarantine(conn: redis.Redis, settings: Settings) -> int:
+    """Delete quarantine entries older than ``DLRHOOK_QUARANTINE_TTL``, at most 1,000 a call."""
+    cutoff = int((time.time() - settings.quarantine_ttl) * 1000)
+    prune = store.script(conn, _EXPIRE_QUARANTINE_LUA)
+    return int(prune(keys=[store.QUARANTINE_TIMES, store.QUARANTINE], args=[cutoff], client=conn))
+
+
+# KEYS: quarantine times, quarantine; ARGV: cutoff (ms). Reads only the expired entries.
+_EXPIRE_QUARANTINE_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+if #ids > 0 then
+  redis.call('HDEL', KEYS[2], unpack(ids))
+  redis.call('ZREM', KEYS[1], unpack(ids))
+end
+return #ids
+"""
 
 
 def trim(conn: redis.Redis) -> int:
@@ -824,6 +846,7 @@ def _quarantine_unreadable(pipe: Any, item: bytes | str, error: str) -> None:
         "received_at": received_at or datetime.now(UTC).isoformat(),
     }
     pipe.hset(store.QUARANTINE, qid, dumps(entry))
+    pipe.zadd(store.QUARANTINE_TIMES, {qid: int(time.time() * 1000)})
     log.error("quarantined a report the worker could not read: %s", error)
 
 
