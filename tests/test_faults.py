@@ -179,6 +179,22 @@ def test_a_call_stuck_in_c_code_gets_its_worker_replaced_and_the_report_dead_let
     assert sorted(recorded(conn, "test:calls:test-record-too")) == [f"m-{i}" for i in range(4)]  # the other, once
 
 
+def test_a_call_stuck_in_c_code_that_holds_the_gil_is_ended_by_faulthandler_and_dead_lettered(
+    conn: redis_lib.Redis, env: Callable[..., Settings], supervise: Callable[..., Supervised]
+) -> None:
+    conn.sadd("test:hang", "m-1")
+    conn.set("test:hang:gil", "1")
+    ingest(conn, reports(3), source="push", settings=env())
+    worker = supervise(1, DLRHOOK_HANDLERS="test-hang", DLRHOOK_HANDLER_TIMEOUT="0.5")
+
+    wait_until(lambda: _dead_letters(conn) == 1, 120, "the stuck report's dead letter")
+    row = _failed_rows()[0]
+    assert (row["handler"], row["ids"]) == ("test-hang", "m-1")
+    assert row["reason"] == "the worker died during this call 2 times"
+    assert "Timeout (0:00:07.500000)!" in worker.output()  # faulthandler's report, with the stuck stack
+    wait_until(lambda: set(recorded(conn, "test:calls:test-hang")) == {"m-0", "m-2"}, 30, "the siblings")
+
+
 def test_a_report_that_kills_its_worker_every_time_is_isolated_and_later_pushes_flow(
     conn: redis_lib.Redis, env: Callable[..., Settings], supervise: Callable[..., Supervised]
 ) -> None:

@@ -14,7 +14,8 @@ Design (docs/workers.md has the long form):
   the queue: handlers take turns.
 - Each handler call is bounded by ``DLRHOOK_HANDLER_TIMEOUT`` (SIGALRM interrupts it; the call
   has failed). A call that cannot be interrupted is ended with the process after
-  ``HANDLER_KILL_GRACE`` more seconds by a watchdog thread, which first records the crash.
+  ``HANDLER_KILL_GRACE`` more seconds by a watchdog thread, which first records the crash; C
+  code that even holds the GIL meets faulthandler's watchdog 2-3 s later.
 - A batch whose worker died (SIGKILL, a crash, the watchdog) stays claimed in the stream. After
   ``DLRHOOK_ABANDON_AFTER`` seconds without a heartbeat a drain reclaims it (``XAUTOCLAIM``) and
   delivers it carefully: one report at a time, counting in ``dlrhook:crashes:<handler>`` each
@@ -33,6 +34,7 @@ acknowledging the batch delivers those reports again, to that handler only.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -107,7 +109,8 @@ def drain(handler_name: str) -> None:
     lane = _Lane(conn, store.queue(conn, settings), settings, handler_registry.load(handler_name), job.id)
     conn.delete(store.pending_key(handler_name))
     if not lane.acquire():
-        lane.finish()
+        # Enough drains of this handler run already. Each of them checks for reports left when
+        # it ends (after giving up its slot), so waking another here would only make churn.
         return
     deadline = time.monotonic() + settings.drain_budget
     try:
@@ -130,6 +133,7 @@ def drain(handler_name: str) -> None:
                 )
                 lane.deliver(abandoned, careful=True, deadline=deadline)
     finally:
+        _watchdog.done()
         lane.release()
     lane.finish()
 
@@ -151,7 +155,10 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
     rerun = job.retries_left is not None and job.retries_left < _DELIVER_RETRIES
     items = [_Item(None, w, DeliveryReport.from_wire(w)) for w in wires]
     careful = rerun or len(items) == 1 or lane.has_crashes(items)
-    lane.deliver_items(items, careful=careful, deadline=deadline, attempt=attempt)
+    try:
+        lane.deliver_items(items, careful=careful, deadline=deadline, attempt=attempt)
+    finally:
+        _watchdog.done()
 
 
 # --- registration and maintenance -----------------------------------------------------------
@@ -570,6 +577,7 @@ class _Watchdog:
     def __init__(self) -> None:
         self.call: tuple[float, _Lane, list[str]] | None = None
         self.thread: threading.Thread | None = None
+        self.backstop_armed = 0.0
 
     def arm(self, lane: _Lane, keys: list[str], *, counted: bool = False) -> None:
         """Watch the call about to start; *counted*: its crash is already counted (careful mode)."""
@@ -577,10 +585,25 @@ class _Watchdog:
             self.thread = threading.Thread(target=self._run, name="dlrhook-watchdog", daemon=True)
             self.thread.start()
         limit = lane.settings.handler_timeout + defaults.HANDLER_KILL_GRACE
-        self.call = (time.monotonic() + limit, lane, [] if counted else keys)
+        now = time.monotonic()
+        self.call = (now + limit, lane, [] if counted else keys)
+        if now - self.backstop_armed >= 1.0:
+            # The backstop for C code that holds the GIL, which stops this thread too:
+            # faulthandler's own C thread prints the stuck traceback and exits the process. It is
+            # re-armed at most once a second (each arming starts a thread), so it fires 2-3 s
+            # after this watchdog would have.
+            faulthandler.dump_traceback_later(limit + 2.0, exit=True)
+            self.backstop_armed = now
 
     def disarm(self) -> None:
         self.call = None
+
+    def done(self) -> None:
+        """The drain is over: no call to watch until the next one."""
+        self.call = None
+        if self.backstop_armed:
+            faulthandler.cancel_dump_traceback_later()
+            self.backstop_armed = 0.0
 
     def _run(self) -> None:
         while True:

@@ -108,12 +108,15 @@ def record_too(report: DeliveryReport) -> None:
 def hang(report: DeliveryReport) -> None:
     """For message ids in ``test:hang``: sleeps an hour (Python code, interruptible), or with
     ``test:hang:c`` set, computes in C code (OpenSSL's PBKDF2, a billion rounds) that no signal
-    interrupts. Others are recorded."""
+    interrupts, or with ``test:hang:gil`` in a C loop that also holds the GIL (no other thread
+    of the process runs). Others are recorded."""
     conn = _conn()
     if conn.sismember("test:hang", report.message_id):
         conn.rpush("test:started:test-hang", report.message_id)
         if conn.exists("test:hang:c"):
             hashlib.pbkdf2_hmac("sha256", b"stuck", b"in C", 10**9)  # many minutes in OpenSSL
+        if conn.exists("test:hang:gil"):
+            sum(range(10**14))  # hours in one C loop that never lets go of the GIL
         time.sleep(3600)
     conn.rpush("test:calls:test-hang", report.message_id)
 
