@@ -333,8 +333,8 @@ class Bench:
         return dumped
 
     def drain_through_worker(self, inbox: bytes, n: int, handler: str, workers: int = 1) -> tuple[float, int]:
-        """Restore the stream, start *workers* `dlrhook worker` processes, then release the
-        backlog to the handler; seconds until the handler has every report."""
+        """Start *workers* `dlrhook worker` processes, then restore the stream; seconds until
+        the handler has every report."""
         from bench import handlers
         from dlrhook import drains, store
         from dlrhook.workers import dispatch
@@ -342,11 +342,7 @@ class Bench:
         settings = self.settings()
         conn = store.connect(settings)
         self.flush()
-        conn.restore(store.REPORTS, 0, inbox)
         name = f"bench.handlers:{handler}"
-        # The handler's group starts at the end: the workers come up idle, and the clock starts
-        # when the group is moved back to the first report.
-        conn.xgroup_create(store.REPORTS, name, id="$")
         env = {**self.env, "DLRHOOK_HANDLERS": name}
         worker = [str(Path(sys.executable).with_name("dlrhook")), "worker"]
         peak_rss = 0
@@ -357,9 +353,15 @@ class Bench:
                 if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
                     raise RuntimeError("the workers did not come up")
                 time.sleep(0.05)
+            while not conn.hexists(store.HANDLERS, name):
+                time.sleep(0.05)
+            # The workers are up and idle: the backlog appears at once, with the handler's group.
             q = store.queue(conn, settings)
             start = time.monotonic()
-            conn.xgroup_setid(store.REPORTS, name, "0")
+            with conn.pipeline(transaction=True) as pipe:
+                pipe.restore(store.REPORTS, 0, inbox, replace=True)
+                pipe.xgroup_create(store.REPORTS, name, id="0")
+                pipe.execute()
             drains.wake(conn, q, [name])
             while True:
                 time.sleep(0.002)
