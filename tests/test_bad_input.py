@@ -4,6 +4,7 @@ the process keeps serving, and nothing already accepted is touched."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis
@@ -187,3 +188,114 @@ def test_extreme_but_valid_times_are_accepted(client: FlaskClient) -> None:
     response = client.post("/notify", data=body, content_type="application/json")
     assert response.status_code == 200
     assert response.get_json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+
+
+# -- hostile numbers: decided in milliseconds, never a 500 ----------------------------------------
+
+
+def _status_with(group_id: str) -> bytes:
+    return ('{"results":[{"messageId":"x","status":{"groupId":' + group_id + ',"groupName":"DELIVERED"}}]}').encode()
+
+
+HOSTILE_NUMBERS = [
+    pytest.param(_status_with("1e1000000"), "out of range: 1e1000000", id="exponent of a million"),
+    pytest.param(_status_with("1e5000"), "out of range: 1e5000", id="exponent of 5000"),
+    pytest.param(_status_with("1e99999999999999999999"), "out of range", id="exponent beyond Decimal"),
+    pytest.param(_status_with("-1e400"), "out of range: -1e400", id="below a float"),
+    pytest.param(_status_with("1e-400"), "out of range: 1e-400", id="underflows a float"),
+    pytest.param(
+        b'{"results":[{"messageId":"x","price":{"pricePerMessage":-1e400},"status":{"groupId":3,"groupName":"D"}}]}',
+        "out of range: -1e400",
+        id="price -1e400",
+    ),
+    pytest.param(_status_with("NaN"), "NaN", id="NaN"),
+    pytest.param(_status_with("Infinity"), "Infinity", id="Infinity"),
+    pytest.param(_status_with("-Infinity"), "-Infinity", id="-Infinity"),
+    pytest.param(b'{"results":[], "whatever": [1, NaN]}', "NaN", id="NaN outside any report"),
+]
+
+
+@pytest.mark.parametrize(("body", "detail"), HOSTILE_NUMBERS)
+def test_a_number_no_report_could_hold_is_a_quick_400_naming_it(
+    client: FlaskClient, conn: redis.Redis, body: bytes, detail: str
+) -> None:
+    accept_one(client)
+    started = time.perf_counter()
+
+    answer = client.post("/notify", data=body, content_type=JSON)
+
+    assert time.perf_counter() - started < 0.5
+    assert_problem(answer, 400, detail)
+    assert_still_serving_and_intact(client, conn)
+
+
+def _one(**changes: object) -> dict:
+    report = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    for path, value in changes.items():
+        target = report
+        *parents, name = path.split("__")
+        for parent in parents:
+            target = target[parent]
+        target[name] = value
+    return report
+
+
+OUT_OF_RANGE = [
+    pytest.param({"status__groupId": 1e300}, "status", "groupId", id="group id 1e300"),
+    pytest.param({"status__groupId": -1}, "status", "groupId", id="negative group id"),
+    pytest.param({"status__id": 2**40}, "status", "id", id="status id beyond an int"),
+    pytest.param({"status__id": 10**4000}, "status", "id", id="4001-digit status id"),
+    pytest.param({"error__groupId": 1.5e10}, "error", "groupId", id="error group 1.5e10"),
+    pytest.param({"smsCount": -3}, "smsCount", None, id="negative count"),
+    pytest.param({"mccMnc": 10**20}, "mccMnc", None, id="huge integer mccMnc"),
+    pytest.param({"price__pricePerMessage": 1e300}, "price", "pricePerMessage", id="price 1e300"),
+    pytest.param({"price__pricePerMessage": -1e300}, "price", "pricePerMessage", id="price -1e300"),
+    pytest.param({"price__pricePerMessage": 1e-300}, "price", "pricePerMessage", id="price 1e-300"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field", "inner"), OUT_OF_RANGE)
+def test_a_number_out_of_its_fields_range_quarantines_that_report_naming_the_field(
+    client: FlaskClient, conn: redis.Redis, changes: dict, field: str, inner: str | None
+) -> None:
+    good = json.loads(sample("v1-two-delivered.json"))["results"][0]
+    body = json.dumps({"results": [good, _one(**changes)]})
+    started = time.perf_counter()
+
+    answer = client.post("/notify", data=body, content_type=JSON)
+
+    assert time.perf_counter() - started < 0.5
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    result = answer.get_json()
+    assert (result["accepted"], result["quarantined"]) == (1, 1)
+    errors = result["errors"]["1"]
+    assert field in errors and (inner is None or inner in errors[field])
+    assert conn.hlen(store.QUARANTINE) == 1
+
+
+@pytest.mark.parametrize(
+    ("element", "value"),
+    [
+        ("groupId", "1e1000000"),
+        ("groupId", "NaN"),
+        ("groupId", "9" * 5000),
+        ("id", "-Infinity"),
+        ("pricePerMessage", "1e1000000"),
+        ("pricePerMessage", "NaN"),
+        ("pricePerMessage", "Infinity"),
+        ("pricePerMessage", "-1e400"),
+        ("smsCount", "1e99999999999999999999"),
+    ],
+)
+def test_hostile_numbers_in_xml_quarantine_the_report_quickly(client: FlaskClient, element: str, value: str) -> None:
+    xml = sample("v1-one-delivered.xml").decode()
+    opening = f"<{element}>"
+    start = xml.index(opening) + len(opening)
+    body = xml[:start] + value + xml[xml.index(f"</{element}>", start) :]
+    started = time.perf_counter()
+
+    answer = client.post("/notify", data=body.encode(), content_type=XML)
+
+    assert time.perf_counter() - started < 0.5
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["quarantined"] == 1

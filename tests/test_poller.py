@@ -205,6 +205,47 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
 
+HOSTILE_PAGE = (
+    b'{"results":[{"messageId":"hostile","status":{"groupId":1e1000000,"groupName":"DELIVERED"}},'
+    b'{"messageId":"nan","price":{"pricePerMessage":NaN},"status":{"groupId":3,"groupName":"DELIVERED"}}]}'
+)
+
+
+def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_polling_goes_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=HOSTILE_PAGE))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 10, timeout=10, what="the 10 reports after the hostile page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "out of range: 1e1000000" in entry["error"]
+    assert entry["body"].encode() == HOSTILE_PAGE
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_the_rest_delivered(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    bad = [
+        {**reports[0], "messageId": "huge-group", "status": {**reports[0]["status"], "groupId": 1e300}},
+        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": -1e300, "currency": "EUR"}},
+    ]
+    fake.inject(Answer(body=json.dumps({"results": [*reports, *bad]}).encode()))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.hlen(store.QUARANTINE) >= 2, timeout=10, what="two quarantined reports")
+
+    quarantined = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    assert sorted(q["raw"]["messageId"] for q in quarantined) == ["huge-group", "huge-price"]
+    assert all(q["source"] == "pull" for q in quarantined)
+    assert conn.hlen(store.PULL_REJECTED) == 0 and conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
 # -- no loss -------------------------------------------------------------------------------------
 
 # A poller that dies (SIGKILL) after storing a page and before ingesting it.

@@ -8,6 +8,7 @@ failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 import uuid
@@ -85,8 +86,11 @@ class IngestResult:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
-        # one was a JSON float, and float() gives back the same shortest repr.
-        return float(value)
+        # one was a JSON float, and float() gives back the same shortest repr. parse_float
+        # refuses what a float cannot hold; a Decimal from elsewhere past that is kept as text
+        # rather than written as the non-JSON Infinity.
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

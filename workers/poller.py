@@ -384,16 +384,27 @@ class Poller:
     def ingest_page(self, page_id: str, body: bytes) -> tuple[int, IngestResult | None]:
         """Parse a stored page and ingest its reports, then delete it; return (reports, result).
 
-        A body that is not a JSON ``results`` document moves to ``store.PULL_REJECTED`` (result
-        None). Raises :class:`StoreUnavailable` or ``redis.RedisError`` with the page still
-        stored, so it is ingested again later (ingest's dedup makes that safe).
+        A body that is not a JSON ``results`` document (or holds a number no report could hold,
+        ``NaN`` or ``1e1000000``), or that ingest fails on for any reason but Redis, moves to
+        ``store.PULL_REJECTED`` (result None); reports that fail validation are quarantined.
+        Raises :class:`StoreUnavailable` or ``redis.RedisError`` with the page still stored, so
+        it is ingested again later (ingest's dedup makes that safe).
         """
         try:
             reports = results_of(parse_json(body))
         except PushRejected as exc:
             self._reject(page_id, body, exc.detail)
             return 0, None
-        result = ingest(self.conn, reports, source="pull", settings=self.settings)
+        try:
+            result = ingest(self.conn, reports, source="pull", settings=self.settings)
+        except (StoreUnavailable, redis.RedisError):
+            raise
+        except Exception as exc:
+            # A page that makes ingest fail for any other reason would fail again on every
+            # retry and hold back every page after it: keep it aside, as an unparseable one.
+            log.exception("a pulled page could not be ingested", extra={"page_id": page_id})
+            self._reject(page_id, body, f"ingest failed: {type(exc).__name__}: {exc}")
+            return 0, None
         self.conn.hdel(store.PULL_PAGES, page_id)
         log.info(
             "pulled page ingested",
