@@ -299,3 +299,36 @@ def test_hostile_numbers_in_xml_quarantine_the_report_quickly(client: FlaskClien
     assert time.perf_counter() - started < 0.5
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json()["quarantined"] == 1
+
+
+# -- bounded work per request --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [JSON, XML])
+def test_more_reports_than_the_limit_is_a_413_naming_it(make_app, conn: redis.Redis, content_type: str) -> None:  # type: ignore[no-untyped-def]
+    client = make_app(DLRHOOK_MAX_REPORTS="3").test_client()
+    accept_one(client)
+    if content_type == JSON:
+        body = json.dumps({"results": [json.loads(_report())] * 4}).encode()
+    else:
+        one = sample("v1-one-delivered.xml").decode()
+        result = one[one.index("<result>") : one.index("</results>")]
+        body = ("<reportResponse><results>" + result * 4 + "</results></reportResponse>").encode()
+
+    answer = client.post("/notify", data=body, content_type=content_type)
+
+    assert_problem(answer, 413, "DLRHOOK_MAX_REPORTS (3)")
+    assert_still_serving_and_intact(client, conn)
+
+
+def test_the_answer_lists_the_errors_of_100_quarantined_reports_and_counts_the_rest(client: FlaskClient) -> None:
+    body = json.dumps({"results": [{"messageId": f"m-{i}"} for i in range(250)]})
+
+    answer = client.post("/notify", data=body, content_type=JSON)
+
+    assert answer.status_code == 200
+    result = answer.get_json()
+    assert result["quarantined"] == 250
+    assert len(result["errors"]) == 100 and set(result["errors"]) == {str(i) for i in range(100)}
+    assert result["errorsOmitted"] == 150
+    assert len(answer.get_data()) < 20_000

@@ -70,11 +70,14 @@ def notify() -> tuple[Response, int]:
     )
     # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
     body = request.get_data(cache=False)
-    reports = parse_body(body, request.headers.get("Content-Type"))
+    reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
     result = ingest(st.conn, reports, source="push", settings=st.settings)
+    answer = result.as_dict()
     if result.quarantined:
-        log.warning("quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": result.errors})
-    return jsonify(result.as_dict()), 200
+        log.warning(
+            "quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": answer["errors"]}
+        )
+    return jsonify(answer), 200
 
 
 def healthz() -> tuple[Response, int]:

@@ -7,6 +7,7 @@ failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import secrets
@@ -22,6 +23,7 @@ from marshmallow import ValidationError
 from rq import Retry
 
 from dlrhook import metrics, store
+from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
 from dlrhook.report import report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
@@ -72,14 +74,19 @@ class IngestResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The push answer's body."""
+        """The push answer's body: the counts, and the errors of the first
+        ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
         body: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
         }
         if self.errors:
-            body["errors"] = self.errors
+            if len(self.errors) > MAX_ANSWER_ERRORS:
+                body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
+                body["errorsOmitted"] = len(self.errors) - MAX_ANSWER_ERRORS
+            else:
+                body["errors"] = self.errors
         return body
 
 

@@ -31,13 +31,14 @@ def media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def parse_body(body: bytes, content_type: str | None) -> list[Any]:
-    """Return the ``results`` list of a push body; raise :class:`PushRejected` when there is none."""
+def parse_body(body: bytes, content_type: str | None, max_reports: int | None = None) -> list[Any]:
+    """Return the ``results`` list of a push body; raise :class:`PushRejected` when there is none,
+    or when it holds more than *max_reports* reports (``too_many_reports``)."""
     kind = media_type(content_type)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        return results_of(parse_json(body))
+        return _at_most(results_of(parse_json(body)), max_reports)
     if kind in XML_TYPES or kind.endswith("+xml"):
-        return parse_xml(body)
+        return parse_xml(body, max_reports)
     raise PushRejected("unsupported_type", f"content type {kind!r} is not application/json or application/xml")
 
 
@@ -122,8 +123,20 @@ def results_of(document: Any) -> list[Any]:
     return results
 
 
-def parse_xml(body: bytes) -> list[Any]:
+def _at_most(results: Any, max_reports: int | None) -> Any:
+    """*results* unchanged, or :class:`PushRejected` when it is longer than *max_reports*."""
+    if max_reports is not None and len(results) > max_reports:
+        raise PushRejected(
+            "too_many_reports",
+            f"the body holds {len(results)} reports; at most DLRHOOK_MAX_REPORTS ({max_reports}) are taken in one push",
+        )
+    return results
+
+
+def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
     """Parse an Infobip XML push into raw report dicts (every leaf is text, as in XML).
+
+    More than *max_reports* ``<result>`` elements are refused before any is converted.
 
     defusedxml refuses DTDs, entity declarations and external references: a billion-laughs
     body fails here, before any expansion.
@@ -147,7 +160,7 @@ def parse_xml(body: bytes) -> list[Any]:
         raise PushRejected(
             "bad_body", "the XML body has no <results> element", {"results": ["Missing data for required field."]}
         )
-    return [_element_value(child, 1) if child.tag == "result" else None for child in results]
+    return [_element_value(child, 1) if child.tag == "result" else None for child in _at_most(results, max_reports)]
 
 
 def _element_value(element: Element, depth: int) -> Any:

@@ -283,7 +283,13 @@ class PushAnswerSchema(Schema):
     duplicates = fields.Integer(required=True)
     quarantined = fields.Integer(required=True)
     errors = fields.Dict(
-        keys=fields.String(), values=fields.Raw(), metadata={"description": "field errors by report index"}
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "field errors by report index, of the first 100 quarantined reports"},
+    )
+    errors_omitted = fields.Integer(
+        data_key="errorsOmitted",
+        metadata={"description": "quarantined reports whose errors the answer leaves out (over 100)"},
     )
 
 

@@ -74,6 +74,7 @@ class Settings:
     abandon_after: int = defaults.ABANDON_AFTER
     maintenance_interval: int = defaults.MAINTENANCE_INTERVAL
     shutdown_grace: float = defaults.SHUTDOWN_GRACE
+    max_reports: int = defaults.MAX_REPORTS
 
     @property
     def auth_mode(self) -> str:
@@ -138,6 +139,7 @@ def _read(env: Env) -> Settings:
     delays = env.list("DLRHOOK_RETRY_DELAYS", list(defaults.RETRY_DELAYS), subcast=int)
     dedup_ttl = env.int("DLRHOOK_DEDUP_TTL", defaults.DEDUP_TTL, validate=positive)
     max_body = env.int("DLRHOOK_MAX_BODY", defaults.MAX_BODY, validate=Range(min=1024))
+    max_reports = env.int("DLRHOOK_MAX_REPORTS", defaults.MAX_REPORTS, validate=Range(min=1, max=1_000_000))
     batch_size = env.int("DLRHOOK_BATCH_SIZE", defaults.BATCH_SIZE, validate=Range(min=1, max=10000))
     queue_name = env.str("DLRHOOK_QUEUE", defaults.QUEUE_NAME, validate=Regexp(r"^[A-Za-z0-9_.-]+$"))
     log_level = env.str("DLRHOOK_LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -229,6 +231,7 @@ def _read(env: Env) -> Settings:
         abandon_after=abandon_after,
         maintenance_interval=maintenance,
         shutdown_grace=shutdown_grace,
+        max_reports=max_reports,
     )
 
 
