@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sized
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -17,6 +18,8 @@ from defusedxml import DefusedXmlException
 
 from dlrhook.defaults import MAX_DEPTH
 from dlrhook.errors import PushRejected
+
+_Sized = TypeVar("_Sized", bound=Sized)
 
 JSON_TYPES = frozenset({"application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})
@@ -123,7 +126,7 @@ def results_of(document: Any) -> list[Any]:
     return results
 
 
-def _at_most(results: Any, max_reports: int | None) -> Any:
+def _at_most(results: _Sized, max_reports: int | None) -> _Sized:
     """*results* unchanged, or :class:`PushRejected` when it is longer than *max_reports*."""
     if max_reports is not None and len(results) > max_reports:
         raise PushRejected(
