@@ -1,16 +1,18 @@
-"""Every kind of bad push gets its DESIGN.md status and a problem+json body naming the problem;
+"""Every kind of bad push gets its status (README, "The push endpoint") and a problem+json body naming the problem;
 the process keeps serving, and nothing already accepted is touched."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+import dlrhook
 from dlrhook import store
 from tests.conftest import sample
 
@@ -133,6 +135,13 @@ def test_a_get_on_notify_is_a_405_with_allow(client: FlaskClient) -> None:
 
 def test_an_unknown_path_is_a_404_problem(client: FlaskClient) -> None:
     assert_problem(client.post("/notfiy", json={"results": []}), 404, "")
+
+
+def test_the_app_has_no_static_route_and_is_rooted_in_its_package(app: Flask) -> None:
+    assert "static" not in {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert app.test_client().get("/static/app.py").status_code == 404
+    assert app.import_name == "dlrhook.app"
+    assert Path(app.root_path) == Path(dlrhook.__file__).parent
 
 
 def test_an_unexpected_error_is_a_500_problem_without_internals(app: Flask) -> None:

@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app. *settings* default to the environment (a bad value raises SettingsError)."""
     settings = settings or load_settings()
     logs.configure(settings.log_level)
-    app = Flask("dlrhook")
+    # Named after this module (its root is the package, not the working directory), and no
+    # /static route: the app serves no files.
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["dlrhook"] = State(settings, store.connect(settings))
     if settings.trusted_proxies:

@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load
 from marshmallow.utils import set_value
 
-#: Status groups after which a message's state no longer changes (INFOBIP.md, "Status groups").
+#: Status groups after which a message's state no longer changes (docs/infobip.md, "Status groups").
 FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
 
 

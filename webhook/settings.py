@@ -88,11 +88,6 @@ class Settings:
             modes.append("ip-allowlist")
         return "+".join(modes) if modes else "open"
 
-    @property
-    def pull_configured(self) -> bool:
-        """True when the poller has an account to poll."""
-        return bool(self.infobip_base_url) and self.pull_mode != "off"
-
 
 def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
     creds = []
