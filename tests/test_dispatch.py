@@ -289,6 +289,35 @@ def test_quarantine_replay_of_a_duplicate_removes_it_and_an_unknown_id_is_an_err
     assert CliRunner().invoke(main, ["quarantine", "replay", "q-nope"]).exit_code == 1
 
 
+def test_quarantine_replay_delivers_a_report_a_worker_quarantined_after_it_was_accepted(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    other = json.loads(sample("v1-two-delivered.json"))["results"][0]
+    ingest(conn, [other], source="push", settings=settings)  # another report's mark must stay
+    post(make_app, "v3-one-delivered.json")
+    # The worker cannot read the accepted wire (a torn or older wire form): it quarantines it.
+    wire = json.loads(conn.lindex(store.INBOX, 1) or b"{}")
+    conn.lset(store.INBOX, 1, dumps({"raw": wire["raw"], "source": "push", "received_at": wire["received_at"]}))
+    run_jobs(settings)
+    assert [c["message_id"] for c in calls(conn, "test-record")] == [repr(other["messageId"])]
+    (qid,) = (k.decode() for k in conn.hkeys(store.QUARANTINE))
+
+    result = CliRunner().invoke(main, ["quarantine", "replay", qid])
+    assert result.exit_code == 0, result.output
+    assert "accepted 1, duplicates 0, still invalid 0" in result.output
+    run_jobs(settings)
+
+    delivered = [c["message_id"] for c in calls(conn, "test-record")]
+    assert delivered == [repr(other["messageId"]), repr("MESSAGE-ID-123-xyz")]
+    assert conn.hlen(store.QUARANTINE) == 0
+    assert ingest(conn, [other], source="push", settings=settings).duplicates == 1
+    assert ingest(conn, [wire["raw"]], source="push", settings=settings).duplicates == 1
+
+
 def test_an_orphaned_claim_goes_back_to_the_inbox_with_a_drain_job(
     conn: redis_lib.Redis,
     make_app: Callable[..., Flask],

@@ -8,14 +8,10 @@ failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
 from __future__ import annotations
 
 import itertools
-import json
-import math
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import redis
@@ -25,6 +21,9 @@ from rq import Retry
 from dlrhook import metrics, store
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
+from dlrhook.quarantine import new_quarantine_id as new_quarantine_id  # re-exported for dispatch
+from dlrhook.quarantine import quarantine_entry
+from dlrhook.report import dumps as dumps  # re-exported: dispatch and replay import it from here
 from dlrhook.report import report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
@@ -88,27 +87,6 @@ class IngestResult:
             else:
                 body["errors"] = self.errors
         return body
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
-        # one was a JSON float, and float() gives back the same shortest repr. parse_float
-        # refuses what a float cannot hold; a Decimal from elsewhere past that is kept as text
-        # rather than written as the non-JSON Infinity.
-        as_float = float(value)
-        return as_float if math.isfinite(as_float) else str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON that accepts the Decimals ``parse_json`` produces."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-
-
-def new_quarantine_id() -> str:
-    """Time-ordered, unique: ``q-<ms since epoch>-<random>``."""
-    return f"q-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
 
 
 def ingest(
@@ -176,9 +154,7 @@ def _quarantine(
     source: str,
     received_at: datetime,
 ) -> None:
-    qid = new_quarantine_id()
-    entry = {"id": qid, "raw": raw, "errors": errors, "source": source, "received_at": received_at.isoformat()}
-    pairs.extend((qid, dumps(entry)))
+    pairs.extend(quarantine_entry(raw, errors, source, received_at))
     result.quarantined += 1
     result.errors[str(index)] = errors
 

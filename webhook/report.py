@@ -9,6 +9,8 @@ validated and so costs microseconds, not marshmallow's fraction of a millisecond
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,6 +199,22 @@ def wire_from_loaded(
     if error:
         r["error"] = {k: error.get(k) for k in Error.__slots__}
     return {"key": key, "source": source, "received_at": received_at.isoformat(), "report": r, "raw": raw}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
+        # one was a JSON float, and float() gives back the same shortest repr. parse_float
+        # refuses what a float cannot hold; a Decimal from elsewhere past that is kept as text
+        # rather than written as the non-JSON Infinity.
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that accepts the Decimals ``dlrhook.parsing.parse_json`` produces."""
+    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
 
 
 #: Status, Error and Price objects already built, by their wire dict. They are frozen, and the
