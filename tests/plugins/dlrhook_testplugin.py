@@ -7,6 +7,7 @@ calls made in worker subprocesses too; failures are switched on through Redis ke
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -95,3 +96,9 @@ def slow(report: DeliveryReport) -> None:
 def calls(conn: redis.Redis, handler: str) -> list[Any]:
     """The recorded calls of *handler*, decoded."""
     return [json.loads(v) if v[:1] in (b"{", b"[") else v.decode() for v in conn.lrange(f"test:calls:{handler}", 0, -1)]
+
+
+def leaky(report: DeliveryReport) -> None:
+    """Always fails, careless with personal data: it logs the report and raises with it."""
+    logging.getLogger("dlrhook_testplugin").warning("cannot deliver %r to %s", report, report.to)
+    raise RuntimeError(f"cannot deliver {report!r} to {report.to}")
