@@ -17,6 +17,14 @@ from marshmallow.utils import set_value
 
 #: Status groups after which a message's state no longer changes (docs/infobip.md, "Status groups").
 FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
+#: (group, status id) pairs that are intermediate although their group is final:
+#: DELIVERED_TO_OPERATOR reached the operator, not the handset, and a further report may follow.
+INTERMEDIATE_IN_FINAL_GROUPS = frozenset({("DELIVERED", 2)})
+
+
+def is_final(group_name: str, status_id: int | None) -> bool:
+    """True once a message's state can no longer change (docs/infobip.md, "Status groups")."""
+    return group_name in FINAL_GROUPS and (group_name, status_id) not in INTERMEDIATE_IN_FINAL_GROUPS
 
 
 #: Largest id, group id or count a report may carry: Infobip's ids are (Java) ints. Unknown
@@ -264,7 +272,7 @@ class ReportSchema(_Base):
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["final"] = data["status"]["group_name"] in FINAL_GROUPS
+        data["final"] = is_final(data["status"]["group_name"], data["status"].get("id"))
         return data
 
 
