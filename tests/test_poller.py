@@ -558,3 +558,15 @@ def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
     assert [r.returned for r in fake.log()] == [5]
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
     assert '"poller stopped"' in out
+
+
+def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_success() -> None:
+    from dlrhook.workers.poller import Backoff
+
+    backoff = Backoff(0.5, 8.0)
+    waits = [backoff.next() for _ in range(100)]
+    for n, wait in enumerate(waits):
+        ceiling = min(8.0, 0.5 * 2**n)
+        assert ceiling / 2 <= wait <= ceiling
+    backoff.reset()
+    assert 0.25 <= backoff.next() <= 0.5
