@@ -570,3 +570,31 @@ def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_su
         assert ceiling / 2 <= wait <= ceiling
     backoff.reset()
     assert 0.25 <= backoff.next() <= 0.5
+
+
+def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in ingest (anything but Redis) on one page must not hold back every page after it.
+    from dlrhook.workers import poller as poller_module
+
+    real_ingest = poller_module.ingest
+    failures = iter([ValueError("a bug that only this page triggers")])
+
+    def ingest_once_broken(*args: Any, **kwargs: Any) -> Any:
+        for exc in failures:
+            raise exc
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest", ingest_once_broken)
+    first, second = make_reports(3), make_reports(5)[3:]
+    fake.inject(Answer(body=json.dumps({"results": first}).encode()))
+    fake.add_reports(second)
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 2, timeout=10, what="the reports of the next page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "ingest failed: ValueError" in entry["error"]
+    assert json.loads(entry["body"])["results"] == first  # kept whole, for an operator
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(second))
