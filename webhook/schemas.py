@@ -30,7 +30,7 @@ def is_final(group_name: str, status_id: int | None) -> bool:
 #: Largest id, group id or count a report may carry: Infobip's ids are (Java) ints. Unknown
 #: statuses pass through, so the bound is the type's, not the table's in docs/infobip.md.
 MAX_INT = 2**31 - 1
-#: A price is money per message: under a billion in any currency, to at most this many places.
+#: A price is money per message: at most a billion either side of zero in any currency, to at most this many places.
 MAX_PRICE = 10**9
 MAX_PRICE_PLACES = 20
 
@@ -71,7 +71,7 @@ class Integer(fields.Integer):
 
 
 class Decimal(fields.Decimal):
-    """Money: a finite Decimal under :data:`MAX_PRICE` in size, with at most
+    """Money: a finite Decimal of at most :data:`MAX_PRICE` in size, with at most
     :data:`MAX_PRICE_PLACES` decimal places (marshmallow itself refuses NaN and Infinity)."""
 
     default_error_messages = {
