@@ -21,7 +21,8 @@ from flask import Flask
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from dlrhook import store
-from dlrhook.ingest import dumps, ingest
+from dlrhook.ingest import ingest
+from dlrhook.report import dumps
 from dlrhook.settings import Settings
 from dlrhook.workers import dispatch
 from dlrhook.workers.cli import main
@@ -459,3 +460,36 @@ def test_quarantine_entries_expire_after_their_ttl_and_maintenance_never_scans_t
     assert sorted(v.decode() for v in conn.hkeys(store.QUARANTINE)) == fresh
     assert conn.zcard(store.QUARANTINE_TIMES) == 2
     assert "cmdstat_scan" not in conn.info("commandstats")
+
+
+def test_quarantine_replay_delivers_a_report_a_worker_quarantined_after_it_was_accepted(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    other = json.loads(sample("v1-two-delivered.json"))["results"][0]
+    ingest(conn, [other], source="push", settings=settings)  # another report's mark must stay
+    run_jobs(settings)
+    post(make_app, "v3-one-delivered.json")
+    # The worker cannot read the accepted wire (a torn or older wire form): it quarantines it.
+    [(_, fields)] = conn.xrange(store.REPORTS)
+    wire = json.loads(fields[b"w"])
+    conn.delete(store.REPORTS)
+    dispatch.register(conn, ["test-record"])
+    conn.xadd(store.REPORTS, {"w": dumps({"raw": wire["raw"], "source": "push", "received_at": wire["received_at"]})})
+    run_jobs(settings)
+    assert [c["message_id"] for c in calls(conn, "test-record")] == [repr(other["messageId"])]
+    (qid,) = (k.decode() for k in conn.hkeys(store.QUARANTINE))
+
+    result = CliRunner().invoke(main, ["quarantine", "replay", qid])
+    assert result.exit_code == 0, result.output
+    assert "accepted 1, duplicates 0, still invalid 0" in result.output
+    run_jobs(settings)
+
+    delivered = [c["message_id"] for c in calls(conn, "test-record")]
+    assert delivered == [repr(other["messageId"]), repr("MESSAGE-ID-123-xyz")]
+    assert conn.hlen(store.QUARANTINE) == 0
+    assert ingest(conn, [other], source="push", settings=settings).duplicates == 1
+    assert ingest(conn, [wire["raw"]], source="push", settings=settings).duplicates == 1

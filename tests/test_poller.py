@@ -207,6 +207,47 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
 
+HOSTILE_PAGE = (
+    b'{"results":[{"messageId":"hostile","status":{"groupId":1e1000000,"groupName":"DELIVERED"}},'
+    b'{"messageId":"nan","price":{"pricePerMessage":NaN},"status":{"groupId":3,"groupName":"DELIVERED"}}]}'
+)
+
+
+def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_polling_goes_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=HOSTILE_PAGE))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 10, timeout=10, what="the 10 reports after the hostile page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "out of range: 1e1000000" in entry["error"]
+    assert entry["body"].encode() == HOSTILE_PAGE
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_the_rest_delivered(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    bad = [
+        {**reports[0], "messageId": "huge-group", "status": {**reports[0]["status"], "groupId": 1e300}},
+        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": -1e300, "currency": "EUR"}},
+    ]
+    fake.inject(Answer(body=json.dumps({"results": [*reports, *bad]}).encode()))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.hlen(store.QUARANTINE) >= 2, timeout=10, what="two quarantined reports")
+
+    quarantined = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    assert sorted(q["raw"]["messageId"] for q in quarantined) == ["huge-group", "huge-price"]
+    assert all(q["source"] == "pull" for q in quarantined)
+    assert conn.hlen(store.PULL_REJECTED) == 0 and conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
 # -- no loss -------------------------------------------------------------------------------------
 
 # A poller that dies (SIGKILL) after storing a page and before ingesting it.
@@ -519,3 +560,43 @@ def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
     assert [r.returned for r in fake.log()] == [5]
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
     assert '"poller stopped"' in out
+
+
+def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_success() -> None:
+    from dlrhook.workers.poller import Backoff
+
+    backoff = Backoff(0.5, 8.0)
+    waits = [backoff.next() for _ in range(100)]
+    for n, wait in enumerate(waits):
+        ceiling = min(8.0, 0.5 * 2**n)
+        assert ceiling / 2 <= wait <= ceiling
+    backoff.reset()
+    assert 0.25 <= backoff.next() <= 0.5
+
+
+def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in ingest (anything but Redis) on one page must not hold back every page after it.
+    from dlrhook.workers import poller as poller_module
+
+    real_ingest = poller_module.ingest
+    failures = iter([ValueError("a bug that only this page triggers")])
+
+    def ingest_once_broken(*args: Any, **kwargs: Any) -> Any:
+        for exc in failures:
+            raise exc
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest", ingest_once_broken)
+    first, second = make_reports(3), make_reports(5)[3:]
+    fake.inject(Answer(body=json.dumps({"results": first}).encode()))
+    fake.add_reports(second)
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 2, timeout=10, what="the reports of the next page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "ingest failed: ValueError" in entry["error"]
+    assert json.loads(entry["body"])["results"] == first  # kept whole, for an operator
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(second))

@@ -11,6 +11,10 @@ RETRY_DELAYS = (10, 60, 300, 1800, 7200)
 DEDUP_TTL = 48 * 3600
 #: 2000 reports with generous callbackData fit in 8 MiB of JSON or XML.
 MAX_BODY = 8 * 1024 * 1024
+#: Most reports in one push: five times Infobip's largest bucket (2000, ``maxBucketSize``).
+MAX_REPORTS = 10_000
+#: Most quarantined reports whose field errors a push answer lists; ``errorsOmitted`` counts the rest.
+MAX_ANSWER_ERRORS = 100
 #: Reports a worker takes from the inbox at once: large enough to amortise RQ's ~10 ms a job.
 BATCH_SIZE = 500
 QUEUE_NAME = "dlrhook"

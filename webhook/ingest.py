@@ -7,21 +7,21 @@ failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import redis
 from marshmallow import ValidationError
 
 from dlrhook import drains, metrics, store
+from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
-from dlrhook.report import report_key, wire_from_loaded
+from dlrhook.quarantine import quarantine_entry
+from dlrhook.report import dumps, report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 
@@ -80,33 +80,20 @@ class IngestResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The push answer's body."""
+        """The push answer's body: the counts, and the errors of the first
+        ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
         body: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
         }
         if self.errors:
-            body["errors"] = self.errors
+            if len(self.errors) > MAX_ANSWER_ERRORS:
+                body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
+                body["errorsOmitted"] = len(self.errors) - MAX_ANSWER_ERRORS
+            else:
+                body["errors"] = self.errors
         return body
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
-        # one was a JSON float, and float() gives back the same shortest repr.
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON that accepts the Decimals ``parse_json`` produces."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-
-
-def new_quarantine_id() -> str:
-    """Time-ordered, unique: ``q-<ms since epoch>-<random>``."""
-    return f"q-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
 
 
 def ingest(
@@ -180,9 +167,7 @@ def _quarantine(
     source: str,
     received_at: datetime,
 ) -> None:
-    qid = new_quarantine_id()
-    entry = {"id": qid, "raw": raw, "errors": errors, "source": source, "received_at": received_at.isoformat()}
-    pairs.extend((qid, dumps(entry)))
+    pairs.extend(quarantine_entry(raw, errors, source, received_at))
     result.quarantined += 1
     result.errors[str(index)] = errors
 

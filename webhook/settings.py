@@ -78,6 +78,7 @@ class Settings:
     max_crashes: int = defaults.MAX_CRASHES
     redis_high_water: float = defaults.REDIS_HIGH_WATER
     quarantine_ttl: int = defaults.QUARANTINE_TTL
+    max_reports: int = defaults.MAX_REPORTS
 
     @property
     def auth_mode(self) -> str:
@@ -90,11 +91,6 @@ class Settings:
         if self.allowed_ips:
             modes.append("ip-allowlist")
         return "+".join(modes) if modes else "open"
-
-    @property
-    def pull_configured(self) -> bool:
-        """True when the poller has an account to poll."""
-        return bool(self.infobip_base_url) and self.pull_mode != "off"
 
 
 def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
@@ -142,6 +138,7 @@ def _read(env: Env) -> Settings:
     delays = env.list("DLRHOOK_RETRY_DELAYS", list(defaults.RETRY_DELAYS), subcast=int)
     dedup_ttl = env.int("DLRHOOK_DEDUP_TTL", defaults.DEDUP_TTL, validate=positive)
     max_body = env.int("DLRHOOK_MAX_BODY", defaults.MAX_BODY, validate=Range(min=1024))
+    max_reports = env.int("DLRHOOK_MAX_REPORTS", defaults.MAX_REPORTS, validate=Range(min=1, max=1_000_000))
     batch_size = env.int("DLRHOOK_BATCH_SIZE", defaults.BATCH_SIZE, validate=Range(min=1, max=10000))
     queue_name = env.str("DLRHOOK_QUEUE", defaults.QUEUE_NAME, validate=Regexp(r"^[A-Za-z0-9_.-]+$"))
     log_level = env.str("DLRHOOK_LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -241,6 +238,7 @@ def _read(env: Env) -> Settings:
         max_crashes=max_crashes,
         redis_high_water=high_water,
         quarantine_ttl=quarantine_ttl,
+        max_reports=max_reports,
     )
 
 

@@ -55,7 +55,7 @@ from rq.job import Job
 from rq.job_lifecycle import record_job_failure
 
 from dlrhook import defaults, drains, metrics, store
-from dlrhook.ingest import dumps, new_quarantine_id
+from dlrhook.quarantine import UNREADABLE_WIRE, quarantine_entry
 from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers as handler_registry
@@ -860,15 +860,9 @@ def _quarantine_unreadable(pipe: Any, item: bytes | str, error: str) -> None:
     except ValueError:
         raw = item.decode(errors="replace") if isinstance(item, bytes) else item
         source, received_at = "push", None
-    qid = new_quarantine_id()
-    entry = {
-        "id": qid,
-        "raw": raw,
-        "errors": {"_wire": [f"the worker could not read this report: {error}"]},
-        "source": source,
-        "received_at": received_at or datetime.now(UTC).isoformat(),
-    }
-    pipe.hset(store.QUARANTINE, qid, dumps(entry))
+    errors = {UNREADABLE_WIRE: [f"the worker could not read this report: {error}"]}
+    qid, entry = quarantine_entry(raw, errors, source, received_at or datetime.now(UTC))
+    pipe.hset(store.QUARANTINE, qid, entry)
     pipe.zadd(store.QUARANTINE_TIMES, {qid: int(time.time() * 1000)})
     log.error("quarantined a report the worker could not read: %s", error)
 

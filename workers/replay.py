@@ -22,7 +22,9 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from dlrhook import drains, store
-from dlrhook.ingest import dumps, ingest
+from dlrhook.ingest import ingest
+from dlrhook.quarantine import accepted_before
+from dlrhook.report import dumps, report_key
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 
@@ -110,7 +112,9 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
     """Validate the given entries again (all when *ids* is None) and ingest the valid ones.
 
     An entry is removed only once ingested (accepted, or a duplicate of a report already
-    taken); one still invalid stays, with its errors updated. Raises :class:`LookupError` for
+    taken); one still invalid stays, with its errors updated. An entry a worker made (its report
+    had been accepted, then could not be read) is delivered again, not counted as a duplicate
+    of its own first acceptance. Raises :class:`LookupError` for
     an unknown id.
     """
     result = QuarantineReplay([], [], [])
@@ -125,12 +129,17 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
         try:
             if not isinstance(raw, dict):
                 raise ValidationError({"_schema": ["A report must be an object."]})
-            schema.load(raw)
+            loaded = schema.load(raw)
         except ValidationError as exc:
             entry["errors"] = exc.messages
             conn.hset(store.QUARANTINE, qid, dumps(entry))
             result.still_invalid.append(qid)
             continue
+        if accepted_before(entry):
+            # A worker quarantined it after ingest had accepted it, so the report's own dedup
+            # mark is set and would make this replay a duplicate that reaches no handler. Forget
+            # that one mark (this report's only) so that ingest takes it as new.
+            conn.delete(store.seen_key(report_key(loaded)))
         outcome = ingest(conn, [raw], source=str(entry.get("source") or "push"), settings=settings)
         if outcome.quarantined:  # valid a moment ago: ingest made a new entry, keep the old one only
             result.still_invalid.append(qid)

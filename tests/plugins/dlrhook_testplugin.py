@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import time
@@ -136,3 +137,9 @@ def sleep5(report: DeliveryReport) -> None:
     conn = _conn()
     conn.rpush("test:calls:test-sleep5", report.message_id)
     conn.hincrby("test:pids:test-sleep5", str(os.getpid()), 1)
+
+
+def leaky(report: DeliveryReport) -> None:
+    """Always fails, careless with personal data: it logs the report and raises with it."""
+    logging.getLogger("dlrhook_testplugin").warning("cannot deliver %r to %s", report, report.to)
+    raise RuntimeError(f"cannot deliver {report!r} to {report.to}")
