@@ -185,3 +185,40 @@ def test_the_lean_field_loop_gives_marshmallows_own_results_and_errors() -> None
         assert outcomes[0] == outcomes[1], raw
         compared += 1
     assert compared > 300
+
+
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}, True),
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 2, "name": "DELIVERED_TO_OPERATOR"}, False),
+        ({"groupId": 3, "groupName": "DELIVERED", "name": "DELIVERED_TO_OPERATOR"}, False),
+        ({"groupId": 3, "groupName": "DELIVERED"}, True),
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 77, "name": "DELIVERED_SOMEHOW"}, True),
+        ({"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE"}, False),
+        ({"groupId": 0, "groupName": "ACCEPTED"}, False),
+        ({"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED"}, True),
+        ({"groupId": 4, "groupName": "EXPIRED", "id": 15, "name": "EXPIRED_EXPIRED"}, True),
+        ({"groupId": 5, "groupName": "REJECTED", "id": 6, "name": "REJECTED_NETWORK"}, True),
+    ],
+    ids=[
+        "handset",
+        "operator",
+        "operator-by-name",
+        "delivered-without-id",
+        "delivered-unknown-id",
+        "pending",
+        "accepted",
+        "undeliverable",
+        "expired",
+        "rejected",
+    ],
+)
+def test_only_delivered_to_operator_is_intermediate_in_the_delivered_group(status: dict, final: bool) -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw["status"] = status
+    loaded = SCHEMA.load(raw)
+    wire = wire_from_loaded(loaded, raw, key="k", source="push", received_at=datetime.now(UTC))
+
+    assert loaded["final"] is final
+    assert DeliveryReport.from_wire(json.loads(json.dumps(wire))).final is final

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from dlrhook.schemas import FINAL_GROUPS
+from dlrhook.schemas import is_final
 
 T = TypeVar("T")
 
@@ -77,8 +77,13 @@ class DeliveryReport:
 
     @property
     def final(self) -> bool:
-        """True when the status group is DELIVERED, UNDELIVERABLE, EXPIRED or REJECTED."""
-        return self.status.group_name in FINAL_GROUPS
+        """True for a final status: DELIVERED_TO_HANDSET (and any DELIVERED status but
+        DELIVERED_TO_OPERATOR, id 2), and every UNDELIVERABLE, EXPIRED or REJECTED status.
+        A seen report (no status) is not final. See :func:`dlrhook.schemas.is_final`."""
+        status = self.status
+        if status is None:
+            return False
+        return is_final(status.group_name, status.id, status.name)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> DeliveryReport:

@@ -14,8 +14,29 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load
 from marshmallow.utils import set_value
 
-#: Status groups after which a message's state no longer changes (INFOBIP.md, "Status groups").
-FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
+#: Status groups whose every status is final (INFOBIP.md, "Status groups"). DELIVERED is final
+#: too, except for DELIVERED_TO_OPERATOR: see :func:`is_final`.
+FINAL_GROUPS = frozenset({"UNDELIVERABLE", "EXPIRED", "REJECTED"})
+#: DELIVERED_TO_OPERATOR: the operator has the message, the handset not yet; a further report follows.
+DELIVERED_TO_OPERATOR_ID = 2
+
+
+def is_final(group_name: str, status_id: int | None, status_name: str | None = None) -> bool:
+    """True for Infobip's final statuses: every UNDELIVERABLE, EXPIRED and REJECTED status, and
+    the DELIVERED group except DELIVERED_TO_OPERATOR (id 2, intermediate).
+
+    A DELIVERED status with no id or an id other than 2 counts as final (DELIVERED_TO_HANDSET is
+    id 5): the group says the message was delivered and nothing says only to the operator. Were
+    it in truth intermediate, nothing is lost: a later final report still replaces it in the
+    message's status (a later final replaces an earlier one), and only intermediate reports,
+    which could not add anything, are kept from replacing it. PENDING, ACCEPTED and unknown
+    groups are intermediate.
+    """
+    if group_name in FINAL_GROUPS:
+        return True
+    if group_name != "DELIVERED":
+        return False
+    return status_id != DELIVERED_TO_OPERATOR_ID and not (status_id is None and status_name == "DELIVERED_TO_OPERATOR")
 
 
 class _Lean(fields.Field[Any]):
@@ -230,7 +251,8 @@ class ReportSchema(_Base):
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["final"] = data["status"]["group_name"] in FINAL_GROUPS
+        status = data["status"]
+        data["final"] = is_final(status["group_name"], status.get("id"), status.get("name"))
         return data
 
 
