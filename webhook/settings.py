@@ -74,6 +74,9 @@ class Settings:
     abandon_after: int = defaults.ABANDON_AFTER
     maintenance_interval: int = defaults.MAINTENANCE_INTERVAL
     shutdown_grace: float = defaults.SHUTDOWN_GRACE
+    api_token: str | None = field(default=None, repr=False)
+    status_ttl: int = defaults.STATUS_TTL
+    reconcile_after: int | None = None
 
     @property
     def auth_mode(self) -> str:
@@ -169,6 +172,9 @@ def _read(env: Env) -> Settings:
     abandon_after = env.int("DLRHOOK_ABANDON_AFTER", defaults.ABANDON_AFTER, validate=Range(min=3, max=3600))
     maintenance = env.int("DLRHOOK_MAINTENANCE_INTERVAL", defaults.MAINTENANCE_INTERVAL, validate=Range(min=1, max=600))
     shutdown_grace = env.float("DLRHOOK_SHUTDOWN_GRACE", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28))
+    api_token = env.str("DLRHOOK_API_TOKEN", None) or None
+    status_ttl = env.int("DLRHOOK_STATUS_TTL", defaults.STATUS_TTL, validate=positive)
+    reconcile_after = env.int("DLRHOOK_RECONCILE_AFTER", None, validate=positive)
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -229,6 +235,9 @@ def _read(env: Env) -> Settings:
         abandon_after=abandon_after,
         maintenance_interval=maintenance,
         shutdown_grace=shutdown_grace,
+        api_token=api_token,
+        status_ttl=status_ttl,
+        reconcile_after=reconcile_after,
     )
 
 

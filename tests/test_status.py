@@ -1,0 +1,244 @@
+"""The status handler folds every report into one record per message, forward only, atomically."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+from collections.abc import Callable
+
+import pytest
+import redis as redis_lib
+
+from dlrhook import status
+from dlrhook.ingest import ingest
+from dlrhook.settings import Settings
+from dlrhook.workers import handlers
+from tests.statuses import raw_report, report
+
+TTL = 3600
+
+
+def names(record: dict | None) -> list[str]:
+    assert record is not None
+    return [h["status"] for h in record["history"]]
+
+
+def test_the_status_handler_is_a_built_in_batch_handler_entry_point() -> None:
+    handler = handlers.load("status")
+
+    assert handler.batch is True
+
+
+def test_reports_posted_to_notify_reach_the_message_record_through_the_worker(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="status")
+    ingest(conn, [raw_report("m-1", "DELIVERED_TO_OPERATOR", 5)], source="push", settings=settings)
+    ingest(conn, [raw_report("m-1", "DELIVERED_TO_HANDSET", 9)], source="pull", settings=settings)
+
+    run_jobs(settings)
+
+    record = status.message(conn, "m-1")
+    assert record is not None
+    assert record["final"] is True
+    assert record["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert record["status"]["groupName"] == "DELIVERED"
+    assert record["error"]["name"] == "NO_ERROR"
+    assert (record["bulkId"], record["channel"], record["to"]) == ("BULK-1", "SMS", "41793026727")
+    assert record["sentAt"] == "2026-11-28T09:00:00+00:00"
+    assert record["doneAt"] == "2026-11-28T09:00:09+00:00"
+    assert record["price"] == {"pricePerMessage": "0.01", "currency": "EUR"}
+    assert [(h["status"], h["source"], h["final"]) for h in record["history"]] == [
+        ("DELIVERED_TO_OPERATOR", "push", False),
+        ("DELIVERED_TO_HANDSET", "pull", True),
+    ]
+    assert 0 < conn.ttl(status.MESSAGE_PREFIX + "m-1") <= settings.status_ttl
+
+
+def test_delivered_to_operator_is_intermediate_and_then_replaced_by_the_handset_report(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 5)], ttl=TTL)
+    first = status.message(conn, "m")
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+
+    assert first is not None and first["final"] is False
+    assert status.intermediate_ids(conn, 0) == []  # final messages leave the index
+    record = status.message(conn, "m")
+    assert record is not None and record["final"] is True
+    assert names(record) == ["DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+
+
+def test_a_pending_report_arriving_after_the_handset_report_changes_only_the_history(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+    # Later doneAt and later arrival: still intermediate, so it can never replace a final status.
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 60)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None
+    assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
+    assert record["doneAt"] == "2026-11-28T09:00:10+00:00"
+    assert names(record) == ["DELIVERED_TO_HANDSET", "PENDING_ENROUTE"]  # ordered by doneAt
+    assert status.intermediate_ids(conn, 0) == []
+
+
+def test_intermediate_statuses_follow_done_at_not_arrival_order(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 20)], ttl=TTL)
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 5)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None and record["status"]["name"] == "DELIVERED_TO_OPERATOR"
+    assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR"]
+    assert status.intermediate_ids(conn, 0) == ["m"]
+
+
+def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(conn: redis_lib.Redis) -> None:
+    reports = [
+        report("m", "PENDING_ENROUTE", 1),
+        report("m", "DELIVERED_TO_OPERATOR", 3),
+        report("m", "DELIVERED_TO_HANDSET", 7),
+        report("m", "PENDING_ENROUTE", 9, callbackData="late"),
+    ]
+    records = []
+    for order in itertools.permutations(reports):
+        conn.flushdb()
+        for r in order:
+            status.fold(conn, [r], ttl=TTL)
+        records.append(json.dumps(status.message(conn, "m"), sort_keys=True))
+        assert status.bulk(conn, "BULK-1") == {
+            "bulkId": "BULK-1",
+            "messages": 1,
+            "final": 1,
+            "byStatusGroup": {"DELIVERED": 1},
+        }
+    assert len(set(records)) == 1
+    assert json.loads(records[0])["callbackData"] == "late"  # filled in from the report that had it
+
+
+def test_a_redelivered_report_changes_nothing(conn: redis_lib.Redis) -> None:
+    batch = [report("m", "PENDING_ENROUTE", 1), report("m", "DELIVERED_TO_HANDSET", 7)]
+    status.fold(conn, batch, ttl=TTL)
+    before = (status.message(conn, "m"), status.bulk(conn, "BULK-1"))
+
+    firsts = status.fold(conn, [*batch, report("m", "DELIVERED_TO_HANDSET", 7, source="pull")], ttl=TTL)
+
+    assert firsts == []
+    assert (status.message(conn, "m"), status.bulk(conn, "BULK-1")) == before
+    assert len(names(status.message(conn, "m"))) == 2
+
+
+def test_the_first_final_status_of_a_message_is_reported_once(conn: redis_lib.Redis) -> None:
+    handset = report("m", "DELIVERED_TO_HANDSET", 7)
+
+    assert status.fold(conn, [report("m", "PENDING_ENROUTE", 1), handset], ttl=TTL) == [handset]
+    assert status.fold(conn, [report("m", "EXPIRED_EXPIRED", 90)], ttl=TTL) == []
+
+
+def test_a_later_final_status_corrects_an_earlier_one(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 7), report("m", "UNDELIVERABLE_NOT_DELIVERED", 3)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+def test_bulk_counters_move_with_each_message_group(conn: redis_lib.Redis) -> None:
+    status.fold(
+        conn,
+        [report("a", "PENDING_ENROUTE", 1), report("b", "PENDING_ENROUTE", 1), report("c", "PENDING_ENROUTE", 1)],
+        ttl=TTL,
+    )
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 3,
+        "final": 0,
+        "byStatusGroup": {"PENDING": 3},
+    }
+
+    status.fold(conn, [report("a", "DELIVERED_TO_OPERATOR", 2), report("b", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 3,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1, "EXPIRED": 1, "PENDING": 1},
+    }
+    assert sorted(status.intermediate_ids(conn, 0)) == ["a", "c"]
+    assert 0 < conn.ttl(status.BULK_PREFIX + "BULK-1") <= TTL
+    assert status.bulk(conn, "NO-SUCH-BULK") is None
+
+
+def test_a_bulk_id_learned_from_a_later_report_counts_the_message_once(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 1, bulk_id=None)], ttl=TTL)
+    assert status.bulk(conn, "BULK-1") is None
+
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 5), report("m", "DELIVERED_TO_OPERATOR", 3)], ttl=TTL)
+
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+def test_an_unknown_message_has_no_record(conn: redis_lib.Redis) -> None:
+    assert status.message(conn, "never-seen") is None
+
+
+def test_two_workers_folding_the_same_messages_at_once_lose_no_update(redis_url: str, conn: redis_lib.Redis) -> None:
+    """Two threads, each with its own connection, fold interleaved batches of the same 300
+    messages (every report twice over, in random order): the result is the sequential one."""
+    messages = [f"m-{n}" for n in range(300)]
+    reports = [
+        report(m, name, done)
+        for m in messages
+        for name, done in (("PENDING_ENROUTE", 1), ("DELIVERED_TO_OPERATOR", 2), ("DELIVERED_TO_HANDSET", 3))
+    ]
+    work = reports * 2
+    random.Random(7).shuffle(work)
+    halves = [work[0::2], work[1::2]]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def fold_all(part: list) -> None:
+        client = redis_lib.Redis.from_url(redis_url)
+        try:
+            start.wait()
+            for i in range(0, len(part), 7):
+                status.fold(client, part[i : i + 7], ttl=TTL)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=fold_all, args=(half,)) for half in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 300,
+        "final": 300,
+        "byStatusGroup": {"DELIVERED": 300},
+    }
+    for m in messages:
+        record = status.message(conn, m)
+        assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
+        assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+    assert status.intermediate_ids(conn, 0) == []
+
+
+@pytest.mark.parametrize("older_than", [0, 3600])
+def test_the_intermediate_index_answers_by_age(conn: redis_lib.Redis, older_than: int) -> None:
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 1)], ttl=TTL)
+
+    assert status.intermediate_ids(conn, older_than) == ([] if older_than else ["m"])
+    assert status.count_intermediate(conn, older_than) == (0 if older_than else 1)
