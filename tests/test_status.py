@@ -10,11 +10,13 @@ from collections.abc import Callable
 
 import pytest
 import redis as redis_lib
+from click.testing import CliRunner
 
 from dlrhook import status
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers
+from dlrhook.workers.cli import main
 from tests.statuses import raw_report, report
 
 TTL = 3600
@@ -242,3 +244,70 @@ def test_the_intermediate_index_answers_by_age(conn: redis_lib.Redis, older_than
 
     assert status.intermediate_ids(conn, older_than) == ([] if older_than else ["m"])
     assert status.count_intermediate(conn, older_than) == (0 if older_than else 1)
+
+
+def test_the_status_command_prints_a_message_its_finality_and_its_history(
+    conn: redis_lib.Redis, env: Callable[..., Settings]
+) -> None:
+    env()
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2), report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "m"])
+
+    assert result.exit_code == 0, result.output
+    assert "DELIVERED_TO_HANDSET (DELIVERED), final" in result.output
+    history = result.output.split("history (by doneAt):")[1]
+    assert history.index("DELIVERED_TO_OPERATOR") < history.index("DELIVERED_TO_HANDSET")
+    assert "2026-11-28T09:00:05+00:00" in result.output
+
+
+def test_the_status_command_says_when_a_message_is_still_intermediate(
+    conn: redis_lib.Redis, env: Callable[..., Settings]
+) -> None:
+    env()
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "m"])
+
+    assert "DELIVERED_TO_OPERATOR (DELIVERED), intermediate" in result.output
+
+
+def test_the_status_command_prints_the_api_answer_as_json(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
+    env()
+    status.fold(conn, [report("m", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+
+    message = CliRunner().invoke(main, ["status", "m", "--json"])
+    bulk = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1", "--json"])
+
+    assert json.loads(message.output) == status.message(conn, "m")
+    assert json.loads(bulk.output) == {"bulkId": "BULK-1", "messages": 1, "final": 1, "byStatusGroup": {"EXPIRED": 1}}
+
+
+def test_the_status_command_prints_a_bulk_summary(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
+    env()
+    status.fold(conn, [report("a", "EXPIRED_EXPIRED", 50), report("b", "PENDING_ENROUTE", 1)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1"])
+
+    assert result.exit_code == 0
+    assert "bulk BULK-1: 2 messages, 1 final (50%)" in result.output
+    assert "EXPIRED" in result.output and "PENDING" in result.output
+
+
+@pytest.mark.parametrize("args", [["status", "nope"], ["status", "--bulk-id", "nope"], ["status", "nope", "--json"]])
+def test_the_status_command_exits_1_for_an_unknown_message_or_bulk(
+    conn: redis_lib.Redis, env: Callable[..., Settings], args: list[str]
+) -> None:
+    env()
+
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 1
+    assert "no status is known for" in result.output and "nope" in result.output
+
+
+def test_the_status_command_wants_a_message_or_a_bulk(env: Callable[..., Settings]) -> None:
+    env()
+
+    assert CliRunner().invoke(main, ["status"]).exit_code == 2
+    assert CliRunner().invoke(main, ["status", "m", "--bulk-id", "b"]).exit_code == 2
