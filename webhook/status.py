@@ -307,14 +307,19 @@ def bulk(conn: redis.Redis, bulk_id: str) -> dict[str, Any] | None:
     }
 
 
-def intermediate_ids(conn: redis.Redis, older_than: float, *, limit: int | None = None) -> list[str]:
-    """Ids of messages whose status is intermediate and has not changed for *older_than* seconds,
-    the longest-waiting first (at most *limit*)."""
-    cutoff = (time.time() - older_than) * 1000
+def intermediate_ids(
+    conn: redis.Redis, older_than: float, *, limit: int | None = None, newer_than: float | None = None
+) -> list[str]:
+    """Ids of messages whose status is intermediate and has not changed for *older_than* seconds
+    (but changed within *newer_than* seconds, when given), the longest-waiting first, at most
+    *limit*."""
+    now = time.time()
+    cutoff = (now - older_than) * 1000
+    floor: float | str = "-inf" if newer_than is None else (now - newer_than) * 1000
     if limit is None:
-        found = conn.zrangebyscore(INTERMEDIATE, "-inf", cutoff)
+        found = conn.zrangebyscore(INTERMEDIATE, floor, cutoff)
     else:
-        found = conn.zrangebyscore(INTERMEDIATE, "-inf", cutoff, start=0, num=limit)
+        found = conn.zrangebyscore(INTERMEDIATE, floor, cutoff, start=0, num=limit)
     return [_text(m) for m in found]
 
 

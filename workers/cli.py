@@ -403,6 +403,42 @@ def simulate(
     sys.exit(1 if summary.failed else 0)
 
 
+@main.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"seconds a message's status has stayed intermediate  [default: DLRHOOK_RECONCILE_AFTER, "
+    f"else {defaults.RECONCILE_OLDER_THAN}]",
+)
+def reconcile(older_than: float | None) -> None:
+    """Ask Infobip's message logs about messages still intermediate after --older-than seconds,
+    and ingest what they say (source "logs"), so every handler sees it. Prints the counts as
+    JSON; exit code 1 when it stops on an error (the counts so far are printed)."""
+    from dlrhook import logs, store
+    from dlrhook.workers.infobip import InfobipClient
+    from dlrhook.workers.reconcile import ReconcileFailed
+    from dlrhook.workers.reconcile import reconcile as run
+
+    settings = settings_or_exit()
+    if not settings.infobip_base_url:
+        click.echo("dlrhook: INFOBIP_BASE_URL is not set: there is no account to ask", err=True)
+        sys.exit(2)
+    logs.configure(settings.log_level)
+    if older_than is None:
+        older_than = settings.reconcile_after or defaults.RECONCILE_OLDER_THAN
+    client = InfobipClient.from_settings(settings)
+    try:
+        totals = run(store.connect(settings), settings, client, older_than)
+    except ReconcileFailed as exc:
+        click.echo(json.dumps(exc.totals.as_dict()))
+        click.echo(f"dlrhook: reconcile stopped: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        client.close()
+    click.echo(json.dumps(totals.as_dict()))
+
+
 @main.command("status")
 @click.argument("message_id", required=False)
 @click.option("--bulk-id", default=None, help="a bulk's counts by status group instead of one message")
