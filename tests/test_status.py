@@ -6,11 +6,14 @@ import itertools
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 import redis as redis_lib
 from click.testing import CliRunner
+from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
 from dlrhook import status
 from dlrhook.ingest import ingest
@@ -311,3 +314,33 @@ def test_the_status_command_wants_a_message_or_a_bulk(env: Callable[..., Setting
 
     assert CliRunner().invoke(main, ["status"]).exit_code == 2
     assert CliRunner().invoke(main, ["status", "m", "--bulk-id", "b"]).exit_code == 2
+
+
+def test_the_time_to_the_first_final_status_is_observed_once_per_message(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="status")
+    labels = {"channel": "SMS", "status_group": "DELIVERED"}
+    before_count = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_count", labels) or 0.0
+    before_sum = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_sum", labels) or 0.0
+    reports = [raw_report("t-1", "DELIVERED_TO_OPERATOR", 3), raw_report("t-1", "DELIVERED_TO_HANDSET", 8)]
+    ingest(conn, reports, source="push", settings=settings)
+    ingest(conn, [raw_report("t-1", "DELIVERED_TO_HANDSET", 20, callbackData="x")], source="push", settings=settings)
+    run_jobs(settings)
+
+    assert (REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_count", labels) or 0.0) - before_count == 1
+    assert (REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_sum", labels) or 0.0) - before_sum == 8
+
+
+def test_metrics_show_how_many_messages_are_still_intermediate_past_each_age(
+    conn: redis_lib.Redis, client: FlaskClient
+) -> None:
+    now = time.time() * 1000
+    hour = 3600_000
+    conn.zadd(status.INTERMEDIATE, {"fresh": now, "two-hours": now - 2 * hour, "two-days": now - 48 * hour})
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'dlrhook_messages_intermediate{older_than="1h"} 2.0' in text
+    assert 'dlrhook_messages_intermediate{older_than="6h"} 1.0' in text
+    assert 'dlrhook_messages_intermediate{older_than="24h"} 1.0' in text
