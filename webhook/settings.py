@@ -174,7 +174,8 @@ def _read(env: Env) -> Settings:
     shutdown_grace = env.float("DLRHOOK_SHUTDOWN_GRACE", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28))
     api_token = env.str("DLRHOOK_API_TOKEN", None) or None
     status_ttl = env.int("DLRHOOK_STATUS_TTL", defaults.STATUS_TTL, validate=positive)
-    reconcile_after = env.int("DLRHOOK_RECONCILE_AFTER", None, validate=positive)
+    # Empty means off, as unset does (Heroku's app.json sets optional variables to "").
+    reconcile_raw = env.str("DLRHOOK_RECONCILE_AFTER", "").strip()
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -183,6 +184,11 @@ def _read(env: Env) -> Settings:
         problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in items)
         raise SettingsError(f"invalid environment: {problems}") from None
 
+    reconcile_after = None
+    if reconcile_raw:
+        if not reconcile_raw.isdigit() or int(reconcile_raw) < 1:
+            raise SettingsError("DLRHOOK_RECONCILE_AFTER: seconds, a whole number of at least 1 (empty: off)")
+        reconcile_after = int(reconcile_raw)
     if any(d < 0 for d in delays):
         raise SettingsError("DLRHOOK_RETRY_DELAYS: delays are seconds and cannot be negative")
     if base_url and not api_key and not (ib_user and ib_password):
