@@ -12,12 +12,13 @@ intermediate one whatever its ``doneAt``; an intermediate one is replaced by a f
 a later intermediate one; a final one only by a later final one (a correction); the key breaks
 ties so that every order of the same reports folds to the same record. A report without
 ``doneAt`` ranks as the earliest of its kind. The history keeps each distinct report (by
-``report.key``, so a redelivered report changes nothing), ordered by ``doneAt``, at most
-:data:`HISTORY_MAX` of them. A seen report (no status) sets ``seenAt`` only (the earliest).
+``report.key``, so a redelivered report changes nothing), read back ordered by ``doneAt``. A
+seen report (no status) sets ``seenAt`` only (the earliest).
 
 Keys, each kept for ``DLRHOOK_STATUS_TTL`` after its last change:
 
-- ``dlrhook:msg:<messageId>``: the record, JSON.
+- ``dlrhook:msg:<messageId>``: the record, a hash (fields in the script's comment): the current
+  status, the message's details, and one field per distinct report (its history entry).
 - ``dlrhook:bulk:<bulkId>``: hash ``messages``, ``final``, ``g:<status group>`` counts, moved in
   the same script when a message's group or finality changes (no scans, ever).
 - ``dlrhook:status:intermediate``: sorted set of the ids of messages whose status is still
@@ -47,114 +48,122 @@ from dlrhook.report import DeliveryReport
 MESSAGE_PREFIX = store.PREFIX + "msg:"
 BULK_PREFIX = store.PREFIX + "bulk:"
 INTERMEDIATE = store.PREFIX + "status:intermediate"
-#: Most reports kept in a message's history (a message has two to four in practice); the
-#: earliest go first.
-HISTORY_MAX = 50
 #: Channel of a report that names none: this receiver takes Infobip SMS reports.
 DEFAULT_CHANNEL = "SMS"
 
-# ARGV: ttl seconds, now (ms), message prefix, bulk prefix, JSON array of items (see _item).
-# KEYS: the intermediate index. Returns the 1-based indexes of the items that made their
-# message final for the first time (the metrics time sentAt -> first final status from them).
+#: Values each item takes in the fold script's ARGV (see :func:`_item`).
+_SLOTS = 10
+
+# ARGV: ttl seconds, now (ms), message prefix, bulk prefix, then _SLOTS values per item:
+#   kind ("r" report, "s" seen), message id, report key (seen: seenAt), final 0/1 (seen: seenAt
+#   in ms), doneAt ms, status group, bulk id or "", current-status JSON, history-entry JSON,
+#   meta JSON (absent fields left out).
+# KEYS: the intermediate index.
+# A message is a hash: rf, rd, rk, g (the current report's rank and group), cur (its status
+# JSON), meta (JSON), h:<report key> (one history entry each), cb, cg, cf (the bulk, group and
+# finality counted in the bulk's counters), seen, sm (seenAt). A new message costs three calls
+# (HMGET, HSET, EXPIRE) and no JSON work; bulk counters are summed per batch and written once.
+# Returns the 1-based indexes of the items that made their message final for the first time.
 _FOLD_LUA = """
 local ttl = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local mprefix, bprefix = ARGV[3], ARGV[4]
-local items = cjson.decode(ARGV[5])
-local null = cjson.null
-local META = {'bulkId', 'channel', 'to', 'sentAt', 'callbackData', 'price'}
-local HMAX = HISTORY_MAX_VALUE
+local N = SLOTS_VALUE
 local firsts = {}
-local function present(v) return v ~= nil and v ~= null end
-local function above(f, d, k, rec)
-  if rec.rk == nil then return true end
-  if f ~= rec.rf then return f > rec.rf end
-  if d ~= rec.rd then return d > rec.rd end
-  return k > rec.rk
+local bulks = {}
+local function bump(b, field, n)
+  local t = bulks[b]
+  if not t then t = {}; bulks[b] = t end
+  t[field] = (t[field] or 0) + n
 end
-local function before(a, b)
-  if a.d ~= b.d then return a.d < b.d end
-  return a.k < b.k
+local function merge(old, new, overwrite)
+  local m = cjson.decode(old)
+  for k, v in pairs(cjson.decode(new)) do
+    if overwrite or m[k] == nil then m[k] = v end
+  end
+  return m
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - ttl * 1000))
-for n, it in ipairs(items) do
-  local mkey = mprefix .. it.i
-  local raw = redis.call('GET', mkey)
-  local rec
-  if raw then
-    rec = cjson.decode(raw)
-  else
-    rec = {messageId = it.i, history = {}}
-  end
-  if type(rec.history) ~= 'table' then rec.history = {} end
-  local changed, moved = false, false
-  if it.seen then
-    if not present(rec.sm) or it.sm < rec.sm then
-      rec.seenAt, rec.sm = it.seenAt, it.sm
-      changed = true
-    end
-    for _, name in ipairs(META) do
-      if present(it.meta[name]) and not present(rec[name]) then rec[name] = it.meta[name]; changed = true end
+for n = 1, (#ARGV - 4) / N do
+  local o = 4 + (n - 1) * N
+  local id = ARGV[o + 2]
+  local mkey = mprefix .. id
+  if ARGV[o + 1] == 's' then
+    local sm = tonumber(ARGV[o + 4])
+    local old = redis.call('HMGET', mkey, 'sm', 'meta')
+    if not old[1] or sm < tonumber(old[1]) then
+      local meta = ARGV[o + 10]
+      if old[2] then meta = cjson.encode(merge(old[2], meta, false)) end
+      redis.call('HSET', mkey, 'sm', sm, 'seen', ARGV[o + 3], 'meta', meta)
+      redis.call('EXPIRE', mkey, ttl)
     end
   else
-    local dup = false
-    for _, h in ipairs(rec.history) do
-      if h.k == it.k then dup = true; break end
-    end
-    if not dup then
-      changed = true
-      local hist = rec.history
-      hist[#hist + 1] = it.h
-      table.sort(hist, before)
-      while #hist > HMAX do table.remove(hist, 1) end
-      local was_final = rec.rf
-      if above(it.f, it.d, it.k, rec) then
-        rec.rf, rec.rd, rec.rk, rec.g = it.f, it.d, it.k, it.g
-        rec.status, rec.error, rec.doneAt = it.status, it.error, it.doneAt
-        rec.final = (it.f == 1)
-        moved = true
-        for _, name in ipairs(META) do
-          if present(it.meta[name]) then rec[name] = it.meta[name] end
-        end
-        if it.f == 1 and was_final ~= 1 then firsts[#firsts + 1] = n end
-      else
-        for _, name in ipairs(META) do
-          if present(it.meta[name]) and not present(rec[name]) then rec[name] = it.meta[name] end
+    local key = ARGV[o + 3]
+    local f, d, g = tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), ARGV[o + 6]
+    local old = redis.call('HMGET', mkey, 'h:' .. key, 'rf', 'rd', 'rk', 'g', 'cb', 'cg', 'cf', 'meta')
+    if not old[1] then
+      local rf, rd, rk = tonumber(old[2]), tonumber(old[3]), old[4]
+      local above
+      if not rk then above = true
+      elseif f ~= rf then above = f > rf
+      elseif d ~= rd then above = d > rd
+      else above = key > rk end
+      local fields = {'h:' .. key, ARGV[o + 9]}
+      local meta, bulk = ARGV[o + 10], ARGV[o + 7]
+      if old[9] then
+        local m = merge(old[9], meta, above)
+        meta = cjson.encode(m)
+        bulk = (type(m.bulkId) == 'string') and m.bulkId or ''
+      end
+      fields[#fields + 1] = 'meta'
+      fields[#fields + 1] = meta
+      local cg_now, cf_now = old[5], rf
+      if above then
+        for _, v in ipairs({'rf', f, 'rd', d, 'rk', key, 'g', g, 'cur', ARGV[o + 8]}) do fields[#fields + 1] = v end
+        cg_now, cf_now = g, f
+        if f == 1 then
+          if rf ~= 1 then firsts[#firsts + 1] = n end
+          if rf == 0 then redis.call('ZREM', KEYS[1], id) end
+        else
+          redis.call('ZADD', KEYS[1], now, id)
         end
       end
-    end
-  end
-  if changed then
-    if rec.g ~= nil and present(rec.bulkId) then
-      local bkey = bprefix .. rec.bulkId
-      if rec.cb == nil then
-        redis.call('HINCRBY', bkey, 'messages', 1)
-        redis.call('HINCRBY', bkey, 'g:' .. rec.g, 1)
-        if rec.rf == 1 then redis.call('HINCRBY', bkey, 'final', 1) end
-        rec.cb, rec.cg, rec.cf = rec.bulkId, rec.g, rec.rf
-      elseif rec.cb == rec.bulkId then
-        if rec.cg ~= rec.g then
-          redis.call('HINCRBY', bkey, 'g:' .. rec.cg, -1)
-          redis.call('HINCRBY', bkey, 'g:' .. rec.g, 1)
-          rec.cg = rec.g
-        end
-        if rec.cf ~= rec.rf then
-          redis.call('HINCRBY', bkey, 'final', rec.rf - rec.cf)
-          rec.cf = rec.rf
+      if bulk ~= '' and cg_now then
+        local bkey = bprefix .. bulk
+        local cb = old[6]
+        if not cb then
+          bump(bkey, 'messages', 1)
+          bump(bkey, 'g:' .. cg_now, 1)
+          if cf_now == 1 then bump(bkey, 'final', 1) end
+          for _, v in ipairs({'cb', bulk, 'cg', cg_now, 'cf', cf_now}) do fields[#fields + 1] = v end
+        elseif cb == bulk then
+          local cg, cf = old[7], tonumber(old[8])
+          if cg ~= cg_now then
+            bump(bkey, 'g:' .. cg, -1)
+            bump(bkey, 'g:' .. cg_now, 1)
+            fields[#fields + 1] = 'cg'
+            fields[#fields + 1] = cg_now
+          end
+          if cf ~= cf_now then
+            bump(bkey, 'final', cf_now - cf)
+            fields[#fields + 1] = 'cf'
+            fields[#fields + 1] = cf_now
+          end
         end
       end
-      redis.call('EXPIRE', bkey, ttl)
+      redis.call('HSET', mkey, unpack(fields))
+      redis.call('EXPIRE', mkey, ttl)
     end
-    if rec.rf == 1 then
-      redis.call('ZREM', KEYS[1], it.i)
-    elseif moved then
-      redis.call('ZADD', KEYS[1], now, it.i)
-    end
-    redis.call('SET', mkey, cjson.encode(rec), 'EX', ttl)
   end
 end
+for bkey, deltas in pairs(bulks) do
+  for field, delta in pairs(deltas) do
+    if delta ~= 0 then redis.call('HINCRBY', bkey, field, delta) end
+  end
+  redis.call('EXPIRE', bkey, ttl)
+end
 return firsts
-""".replace("HISTORY_MAX_VALUE", str(HISTORY_MAX))
+""".replace("SLOTS_VALUE", str(_SLOTS))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -171,37 +180,35 @@ def channel_of(report: DeliveryReport) -> str:
     return str(value).upper() if value else DEFAULT_CHANNEL
 
 
-def _item(report: DeliveryReport) -> dict[str, Any]:
-    """What the fold script needs of one report: plain JSON, times as ISO text and as ms."""
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _item(report: DeliveryReport) -> list[str | int]:
+    """The fold script's :data:`_SLOTS` values for one report (see the script's comment)."""
     price = report.price
-    meta: dict[str, Any] = {
-        "bulkId": report.bulk_id,
-        "channel": channel_of(report),
-        "to": report.to,
-        "sentAt": _iso(report.sent_at),
-        "callbackData": report.callback_data,
-        "price": None
-        if price is None
-        else {
+    meta: dict[str, Any] = {"channel": channel_of(report)}
+    if report.bulk_id is not None:
+        meta["bulkId"] = report.bulk_id
+    if report.to is not None:
+        meta["to"] = report.to
+    if report.sent_at is not None:
+        meta["sentAt"] = report.sent_at.isoformat()
+    if report.callback_data is not None:
+        meta["callbackData"] = report.callback_data
+    if price is not None:
+        meta["price"] = {
             "pricePerMessage": None if price.price_per_message is None else str(price.price_per_message),
             "currency": price.currency,
-        },
-    }
+        }
     status = report.status
     if status is None or getattr(report, "kind", "delivery") == "seen":  # a seen report: no status
         seen_at = getattr(report, "seen_at", None) or report.received_at
-        return {"i": report.message_id, "seen": True, "seenAt": _iso(seen_at), "sm": _ms(seen_at), "meta": meta}
+        return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", "", "", _dumps(meta)]
     error = report.error
     final = 1 if report.final else 0
     done = _iso(report.done_at)
     done_ms = _ms(report.done_at)
-    return {
-        "i": report.message_id,
-        "k": report.key,
-        "f": final,
-        "d": done_ms,
-        "g": status.group_name,
-        "doneAt": done,
+    current = {
         "status": {
             "groupId": status.group_id,
             "groupName": status.group_name,
@@ -219,18 +226,31 @@ def _item(report: DeliveryReport) -> dict[str, Any]:
             "description": error.description,
             "permanent": error.permanent,
         },
-        "h": {
-            "k": report.key,
-            "d": done_ms,
-            "status": status.name,
-            "group": status.group_name,
-            "final": bool(final),
-            "doneAt": done,
-            "source": report.source,
-            "receivedAt": report.received_at.isoformat(),
-        },
-        "meta": meta,
+        "final": bool(final),
+        "doneAt": done,
     }
+    entry = {
+        "k": report.key,
+        "d": done_ms,
+        "status": status.name,
+        "group": status.group_name,
+        "final": bool(final),
+        "doneAt": done,
+        "source": report.source,
+        "receivedAt": report.received_at.isoformat(),
+    }
+    return [
+        "r",
+        report.message_id,
+        report.key,
+        final,
+        done_ms,
+        status.group_name,
+        report.bulk_id or "",
+        _dumps(current),
+        _dumps(entry),
+        _dumps(meta),
+    ]
 
 
 def fold(conn: redis.Redis, reports: Sequence[DeliveryReport], *, ttl: int) -> list[DeliveryReport]:
@@ -241,10 +261,10 @@ def fold(conn: redis.Redis, reports: Sequence[DeliveryReport], *, ttl: int) -> l
     """
     if not reports:
         return []
-    items = json.dumps([_item(r) for r in reports], separators=(",", ":"), ensure_ascii=False)
-    script = store.script(conn, _FOLD_LUA)
-    now_ms = int(time.time() * 1000)
-    firsts = script(keys=[INTERMEDIATE], args=[ttl, now_ms, MESSAGE_PREFIX, BULK_PREFIX, items], client=conn)
+    args: list[str | int] = [ttl, int(time.time() * 1000), MESSAGE_PREFIX, BULK_PREFIX]
+    for r in reports:
+        args.extend(_item(r))
+    firsts = store.script(conn, _FOLD_LUA)(keys=[INTERMEDIATE], args=args, client=conn)
     return [reports[int(n) - 1] for n in firsts or []]
 
 
@@ -252,32 +272,30 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _null(value: Any) -> Any:
-    """cjson writes an empty Lua table as ``{}``: an absent object here."""
-    return None if value == {} else value
-
-
 def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
     """The folded status of *message_id* in the read API's shape (DESIGN.md, "Message status"),
     or None when no report of it is known (or its record expired)."""
-    raw = conn.get(MESSAGE_PREFIX + message_id)
-    if raw is None:
+    fields = {_text(k): _text(v) for k, v in conn.hgetall(MESSAGE_PREFIX + message_id).items()}
+    if not fields:
         return None
-    rec = json.loads(raw)
-    history = rec.get("history")
+    meta = json.loads(fields.get("meta") or "{}")
+    current = json.loads(fields.get("cur") or "{}")
+    entries = sorted(
+        (json.loads(v) for k, v in fields.items() if k.startswith("h:")), key=lambda h: (h.get("d", 0), h.get("k", ""))
+    )
     return {
-        "messageId": rec.get("messageId", message_id),
-        "bulkId": rec.get("bulkId"),
-        "channel": rec.get("channel"),
-        "to": rec.get("to"),
-        "status": _null(rec.get("status")),
-        "error": _null(rec.get("error")),
-        "final": bool(rec.get("final", False)),
-        "sentAt": rec.get("sentAt"),
-        "doneAt": rec.get("doneAt"),
-        "seenAt": rec.get("seenAt"),
-        "callbackData": rec.get("callbackData"),
-        "price": _null(rec.get("price")),
+        "messageId": message_id,
+        "bulkId": meta.get("bulkId"),
+        "channel": meta.get("channel"),
+        "to": meta.get("to"),
+        "status": current.get("status"),
+        "error": current.get("error"),
+        "final": bool(current.get("final", False)),
+        "sentAt": meta.get("sentAt"),
+        "doneAt": current.get("doneAt"),
+        "seenAt": fields.get("seen"),
+        "callbackData": meta.get("callbackData"),
+        "price": meta.get("price"),
         "history": [
             {
                 "status": h.get("status"),
@@ -287,7 +305,7 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
                 "source": h.get("source"),
                 "receivedAt": h.get("receivedAt"),
             }
-            for h in (history if isinstance(history, list) else [])
+            for h in entries
         ],
     }
 
