@@ -43,7 +43,7 @@ import redis
 from marshmallow import Schema, fields
 
 from dlrhook import store
-from dlrhook.report import DeliveryReport
+from dlrhook.report import DeliveryReport, Error, Status
 
 MESSAGE_PREFIX = store.PREFIX + "msg:"
 BULK_PREFIX = store.PREFIX + "bulk:"
@@ -204,53 +204,59 @@ def _item(report: DeliveryReport) -> list[str | int]:
     if status is None or getattr(report, "kind", "delivery") == "seen":  # a seen report: no status
         seen_at = getattr(report, "seen_at", None) or report.received_at
         return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", "", "", _dumps(meta)]
-    error = report.error
     final = 1 if report.final else 0
-    done = _iso(report.done_at)
-    done_ms = _ms(report.done_at)
-    current = {
-        "status": {
-            "groupId": status.group_id,
-            "groupName": status.group_name,
-            "id": status.id,
-            "name": status.name,
-            "description": status.description,
-        },
-        "error": None
-        if error is None
-        else {
-            "groupId": error.group_id,
-            "groupName": error.group_name,
-            "id": error.id,
-            "name": error.name,
-            "description": error.description,
-            "permanent": error.permanent,
-        },
-        "final": bool(final),
-        "doneAt": done,
-    }
-    entry = {
-        "k": report.key,
-        "d": done_ms,
-        "status": status.name,
-        "group": status.group_name,
-        "final": bool(final),
-        "doneAt": done,
-        "source": report.source,
-        "receivedAt": report.received_at.isoformat(),
-    }
+    done = _dumps(_iso(report.done_at))
+    status_json, names_json = _status_parts(status, report.error)
+    flag = "true" if final else "false"
     return [
         "r",
         report.message_id,
         report.key,
         final,
-        done_ms,
+        _ms(report.done_at),
         status.group_name,
         report.bulk_id or "",
-        _dumps(current),
-        _dumps(entry),
+        f'{{{status_json},"final":{flag},"doneAt":{done}}}',
+        f'{{"k":{_dumps(report.key)},"d":{_ms(report.done_at)},{names_json},"final":{flag},"doneAt":{done},'
+        f'"source":{_dumps(report.source)},"receivedAt":{_dumps(report.received_at.isoformat())}}}',
         _dumps(meta),
     ]
+
+
+#: JSON fragments of the Status/Error pairs seen (frozen and shared across a batch's reports,
+#: so a batch encodes each pair once).
+_PARTS_MAX = 4096
+_parts: dict[tuple[Status, Error | None], tuple[str, str]] = {}
+
+
+def _status_parts(status: Status, error: Error | None) -> tuple[str, str]:
+    """(``"status":{..},"error":{..}``, ``"status":name,"group":group``) as JSON text."""
+    found = _parts.get((status, error))
+    if found is None:
+        current = {
+            "status": {
+                "groupId": status.group_id,
+                "groupName": status.group_name,
+                "id": status.id,
+                "name": status.name,
+                "description": status.description,
+            },
+            "error": None
+            if error is None
+            else {
+                "groupId": error.group_id,
+                "groupName": error.group_name,
+                "id": error.id,
+                "name": error.name,
+                "description": error.description,
+                "permanent": error.permanent,
+            },
+        }
+        found = (_dumps(current)[1:-1], _dumps({"status": status.name, "group": status.group_name})[1:-1])
+        if len(_parts) >= _PARTS_MAX:
+            _parts.clear()
+        _parts[(status, error)] = found
+    return found
 
 
 def fold(conn: redis.Redis, reports: Sequence[DeliveryReport], *, ttl: int) -> list[DeliveryReport]:
