@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 import redis as redis_lib
@@ -20,7 +22,7 @@ from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers
 from dlrhook.workers.cli import main
-from tests.statuses import raw_report, report
+from tests.statuses import SENT, raw_report, report
 
 TTL = 3600
 
@@ -344,3 +346,30 @@ def test_metrics_show_how_many_messages_are_still_intermediate_past_each_age(
     assert 'dlrhook_messages_intermediate{older_than="1h"} 2.0' in text
     assert 'dlrhook_messages_intermediate{older_than="6h"} 1.0' in text
     assert 'dlrhook_messages_intermediate{older_than="24h"} 1.0' in text
+
+
+def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_lib.Redis) -> None:
+    delivered = report("m", "DELIVERED_TO_HANDSET", 5)
+    # A seen report has no status (WhatsApp, Viber, RCS); its time is seenAt, else when it came.
+    seen_late = dataclasses.replace(delivered, status=None, error=None, key="seen-2", received_at=SENT + timedelta(1))
+    seen_early = dataclasses.replace(
+        delivered, status=None, error=None, key="seen-1", received_at=SENT + timedelta(hours=1)
+    )
+    status.fold(conn, [seen_late], ttl=TTL)
+
+    only_seen = status.message(conn, "m")
+    status.fold(conn, [delivered, seen_early], ttl=TTL)
+
+    assert only_seen is not None and only_seen["status"] is None and only_seen["final"] is False
+    assert only_seen["seenAt"] == (SENT + timedelta(1)).isoformat()
+    record = status.message(conn, "m")
+    assert record is not None
+    assert record["seenAt"] == (SENT + timedelta(hours=1)).isoformat()
+    assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
+    assert names(record) == ["DELIVERED_TO_HANDSET"]
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
