@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -397,7 +399,11 @@ def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree
             with open(tmp_path / f"worker-{n}.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "dlrhook.workers.cli", "worker"], env=env, stdout=log, stderr=log
+                        [sys.executable, "-m", "dlrhook.workers.cli", "worker"],
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,  # RQ's scheduler runs in a child process: kill the group
                     )
                 )
         wait_until(lambda: conn.scard("rq:workers") == 2, what="two workers up")
@@ -414,7 +420,7 @@ def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree
         done_by = [w.successful_job_count for w in Worker.all(connection=conn)]
     finally:
         for proc in procs:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
     assert len(done_by) == 2 and min(done_by) > 0, done_by  # both took part

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,22 +52,27 @@ INTERMEDIATE = store.PREFIX + "status:intermediate"
 DEFAULT_CHANNEL = "SMS"
 
 #: Values each item takes in the fold script's ARGV (see :func:`_item`).
-_SLOTS = 10
+_SLOTS = 11
 
-# ARGV: ttl seconds, now (ms), message prefix, bulk prefix, then _SLOTS values per item:
-#   kind ("r" report, "s" seen), message id, report key (seen: seenAt), final 0/1 (seen: seenAt
-#   in ms), doneAt ms, status group, bulk id or "", current-status JSON, history-entry JSON,
-#   meta JSON (absent fields left out).
+# ARGV: ttl seconds, now (ms), message prefix, bulk prefix, the number of status parts P, P
+#   status parts (``"status":{..},"error":{..}`` JSON text, each distinct pair of the batch
+#   once), then _SLOTS values per item: kind ("r" report, "s" seen), message id, report key
+#   (seen: seenAt), final 0/1 (seen: seenAt in ms), doneAt ms, status group, bulk id or "",
+#   status part number, the current status's JSON tail (``,"final":..,"doneAt":..``), the
+#   history entry (JSON array), meta JSON (absent fields left out).
 # KEYS: the intermediate index.
-# A message is a hash: rf, rd, rk, g (the current report's rank and group), cur (its status
-# JSON), meta (JSON), h:<report key> (one history entry each), cb, cg, cf (the bulk, group and
-# finality counted in the bulk's counters), seen, sm (seenAt). A new message costs three calls
-# (HMGET, HSET, EXPIRE) and no JSON work; bulk counters are summed per batch and written once.
-# Returns the 1-based indexes of the items that made their message final for the first time.
+# A message is a hash: r = "final|doneAt ms|report key|group" of the current report, cur = its
+# status JSON, meta = the message's details (JSON), h:<report key> = one history entry each,
+# c = "group|final|bulk" as counted in the bulk's counters, seen and sm = seenAt (text, ms).
+# A new message costs three calls (HMGET, HSET, EXPIRE) and no JSON work; bulk counters are
+# summed per batch and written once. Returns the 1-based indexes of the items that made their
+# message final for the first time.
 _FOLD_LUA = """
 local ttl = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local mprefix, bprefix = ARGV[3], ARGV[4]
+local nparts = tonumber(ARGV[5])
+local base = 5 + nparts
 local N = SLOTS_VALUE
 local firsts = {}
 local bulks = {}
@@ -84,42 +89,46 @@ local function merge(old, new, overwrite)
   return m
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - ttl * 1000))
-for n = 1, (#ARGV - 4) / N do
-  local o = 4 + (n - 1) * N
+for n = 1, (#ARGV - base) / N do
+  local o = base + (n - 1) * N
   local id = ARGV[o + 2]
   local mkey = mprefix .. id
   if ARGV[o + 1] == 's' then
     local sm = tonumber(ARGV[o + 4])
     local old = redis.call('HMGET', mkey, 'sm', 'meta')
     if not old[1] or sm < tonumber(old[1]) then
-      local meta = ARGV[o + 10]
+      local meta = ARGV[o + 11]
       if old[2] then meta = cjson.encode(merge(old[2], meta, false)) end
       redis.call('HSET', mkey, 'sm', sm, 'seen', ARGV[o + 3], 'meta', meta)
       redis.call('EXPIRE', mkey, ttl)
     end
   else
-    local key = ARGV[o + 3]
-    local f, d, g = tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), ARGV[o + 6]
-    local old = redis.call('HMGET', mkey, 'h:' .. key, 'rf', 'rd', 'rk', 'g', 'cb', 'cg', 'cf', 'meta')
+    local key, fs, ds, g = ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
+    local f, d = tonumber(fs), tonumber(ds)
+    local old = redis.call('HMGET', mkey, 'h:' .. key, 'r', 'c', 'meta')
     if not old[1] then
-      local rf, rd, rk = tonumber(old[2]), tonumber(old[3]), old[4]
+      local rf, rd, rk, rg
+      if old[2] then
+        local a, b
+        a, b, rk, rg = string.match(old[2], '^(%d)|(%-?%d+)|([^|]*)|(.*)$')
+        rf, rd = tonumber(a), tonumber(b)
+      end
       local above
       if not rk then above = true
       elseif f ~= rf then above = f > rf
       elseif d ~= rd then above = d > rd
       else above = key > rk end
-      local fields = {'h:' .. key, ARGV[o + 9]}
-      local meta, bulk = ARGV[o + 10], ARGV[o + 7]
-      if old[9] then
-        local m = merge(old[9], meta, above)
+      local meta, bulk = ARGV[o + 11], ARGV[o + 7]
+      if old[4] then
+        local m = merge(old[4], meta, above)
         meta = cjson.encode(m)
         bulk = (type(m.bulkId) == 'string') and m.bulkId or ''
       end
-      fields[#fields + 1] = 'meta'
-      fields[#fields + 1] = meta
-      local cg_now, cf_now = old[5], rf
+      local fields = {'h:' .. key, ARGV[o + 10], 'meta', meta}
+      local cg_now, cf_now = rg, rf
       if above then
-        for _, v in ipairs({'rf', f, 'rd', d, 'rk', key, 'g', g, 'cur', ARGV[o + 8]}) do fields[#fields + 1] = v end
+        fields[5], fields[6] = 'r', fs .. '|' .. ds .. '|' .. key .. '|' .. g
+        fields[7], fields[8] = 'cur', '{' .. ARGV[5 + tonumber(ARGV[o + 8])] .. ARGV[o + 9] .. '}'
         cg_now, cf_now = g, f
         if f == 1 then
           if rf ~= 1 then firsts[#firsts + 1] = n end
@@ -130,25 +139,25 @@ for n = 1, (#ARGV - 4) / N do
       end
       if bulk ~= '' and cg_now then
         local bkey = bprefix .. bulk
-        local cb = old[6]
+        local cg, cf, cb
+        if old[3] then
+          cg, cf, cb = string.match(old[3], '^([^|]*)|(%d)|(.*)$')
+          cf = tonumber(cf)
+        end
         if not cb then
           bump(bkey, 'messages', 1)
           bump(bkey, 'g:' .. cg_now, 1)
           if cf_now == 1 then bump(bkey, 'final', 1) end
-          for _, v in ipairs({'cb', bulk, 'cg', cg_now, 'cf', cf_now}) do fields[#fields + 1] = v end
-        elseif cb == bulk then
-          local cg, cf = old[7], tonumber(old[8])
+          fields[#fields + 1] = 'c'
+          fields[#fields + 1] = cg_now .. '|' .. cf_now .. '|' .. bulk
+        elseif cb == bulk and (cg ~= cg_now or cf ~= cf_now) then
           if cg ~= cg_now then
             bump(bkey, 'g:' .. cg, -1)
             bump(bkey, 'g:' .. cg_now, 1)
-            fields[#fields + 1] = 'cg'
-            fields[#fields + 1] = cg_now
           end
-          if cf ~= cf_now then
-            bump(bkey, 'final', cf_now - cf)
-            fields[#fields + 1] = 'cf'
-            fields[#fields + 1] = cf_now
-          end
+          if cf ~= cf_now then bump(bkey, 'final', cf_now - cf) end
+          fields[#fields + 1] = 'c'
+          fields[#fields + 1] = cg_now .. '|' .. cf_now .. '|' .. bulk
         end
       end
       redis.call('HSET', mkey, unpack(fields))
@@ -183,8 +192,9 @@ def channel_of(report: DeliveryReport) -> str:
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _item(report: DeliveryReport) -> list[str | int]:
-    """The fold script's :data:`_SLOTS` values for one report (see the script's comment)."""
+def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[int, str]]) -> list[str | int]:
+    """The fold script's :data:`_SLOTS` values for one report (see the script's comment);
+    *part* numbers the report's status/error pair among the batch's status parts."""
     price = report.price
     meta: dict[str, Any] = {"channel": channel_of(report)}
     if report.bulk_id is not None:
@@ -203,34 +213,35 @@ def _item(report: DeliveryReport) -> list[str | int]:
     status = report.status
     if status is None or getattr(report, "kind", "delivery") == "seen":  # a seen report: no status
         seen_at = getattr(report, "seen_at", None) or report.received_at
-        return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", "", "", _dumps(meta)]
+        return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", 0, "", "", _dumps(meta)]
     final = 1 if report.final else 0
     done = _dumps(_iso(report.done_at))
-    status_json, names_json = _status_parts(status, report.error)
+    done_ms = _ms(report.done_at)
+    number, names_json = part(status, report.error)
     flag = "true" if final else "false"
     return [
         "r",
         report.message_id,
         report.key,
         final,
-        _ms(report.done_at),
+        done_ms,
         status.group_name,
         report.bulk_id or "",
-        f'{{{status_json},"final":{flag},"doneAt":{done}}}',
-        f'{{"k":{_dumps(report.key)},"d":{_ms(report.done_at)},{names_json},"final":{flag},"doneAt":{done},'
-        f'"source":{_dumps(report.source)},"receivedAt":{_dumps(report.received_at.isoformat())}}}',
+        number,
+        f',"final":{flag},"doneAt":{done}',
+        f"[{done_ms},{names_json},{flag},{done},{_dumps(report.source)},{_dumps(report.received_at.isoformat())}]",
         _dumps(meta),
     ]
 
 
 #: JSON fragments of the Status/Error pairs seen (frozen and shared across a batch's reports,
-#: so a batch encodes each pair once).
+#: so each pair is encoded once).
 _PARTS_MAX = 4096
 _parts: dict[tuple[Status, Error | None], tuple[str, str]] = {}
 
 
 def _status_parts(status: Status, error: Error | None) -> tuple[str, str]:
-    """(``"status":{..},"error":{..}``, ``"status":name,"group":group``) as JSON text."""
+    """(``"status":{..},"error":{..}``, ``"name","group"``) as JSON text."""
     found = _parts.get((status, error))
     if found is None:
         current = {
@@ -252,7 +263,7 @@ def _status_parts(status: Status, error: Error | None) -> tuple[str, str]:
                 "permanent": error.permanent,
             },
         }
-        found = (_dumps(current)[1:-1], _dumps({"status": status.name, "group": status.group_name})[1:-1])
+        found = (_dumps(current)[1:-1], _dumps([status.name, status.group_name])[1:-1])
         if len(_parts) >= _PARTS_MAX:
             _parts.clear()
         _parts[(status, error)] = found
@@ -267,10 +278,20 @@ def fold(conn: redis.Redis, reports: Sequence[DeliveryReport], *, ttl: int) -> l
     """
     if not reports:
         return []
-    args: list[str | int] = [ttl, int(time.time() * 1000), MESSAGE_PREFIX, BULK_PREFIX]
+    numbers: dict[str, int] = {}
+
+    def part(status: Status, error: Error | None) -> tuple[int, str]:
+        current, names = _status_parts(status, error)
+        number = numbers.get(current)
+        if number is None:
+            number = numbers[current] = len(numbers) + 1
+        return number, names
+
+    items: list[str | int] = []
     for r in reports:
-        args.extend(_item(r))
-    firsts = store.script(conn, _FOLD_LUA)(keys=[INTERMEDIATE], args=args, client=conn)
+        items.extend(_item(r, part))
+    args: list[str | int] = [ttl, int(time.time() * 1000), MESSAGE_PREFIX, BULK_PREFIX, len(numbers), *numbers]
+    firsts = store.script(conn, _FOLD_LUA)(keys=[INTERMEDIATE], args=[*args, *items], client=conn)
     return [reports[int(n) - 1] for n in firsts or []]
 
 
@@ -286,9 +307,8 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
         return None
     meta = json.loads(fields.get("meta") or "{}")
     current = json.loads(fields.get("cur") or "{}")
-    entries = sorted(
-        (json.loads(v) for k, v in fields.items() if k.startswith("h:")), key=lambda h: (h.get("d", 0), h.get("k", ""))
-    )
+    # h:<report key> -> [doneAt ms, status, group, final, doneAt, source, receivedAt]
+    entries = sorted((json.loads(v), k) for k, v in fields.items() if k.startswith("h:"))
     return {
         "messageId": message_id,
         "bulkId": meta.get("bulkId"),
@@ -303,15 +323,8 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
         "callbackData": meta.get("callbackData"),
         "price": meta.get("price"),
         "history": [
-            {
-                "status": h.get("status"),
-                "group": h.get("group"),
-                "final": bool(h.get("final", False)),
-                "doneAt": h.get("doneAt"),
-                "source": h.get("source"),
-                "receivedAt": h.get("receivedAt"),
-            }
-            for h in entries
+            {"status": e[1], "group": e[2], "final": e[3], "doneAt": e[4], "source": e[5], "receivedAt": e[6]}
+            for e, _ in entries
         ],
     }
 
