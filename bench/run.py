@@ -4,12 +4,13 @@ Every row is measured in this run, beside its baseline. Load comes from wrk (Deb
 package) on loopback; every report carries a new messageId so nothing is a cheap duplicate.
 Redis is the embedded Valkey with AOF (appendfsync everysec), as `make run` uses it.
 
-    python -m bench.run [--duration 10] [--only ingest,memory,dispatch,status,latency]
+    python -m bench.run [--duration 10] [--only ingest,memory,dispatch,scaling,status,latency]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -287,7 +288,7 @@ class Bench:
             batch = [{**template, "messageId": f"mem-{i}"} for i in range(start, start + 1000)]
             ingest(conn, batch, source="push", settings=settings)
         with_inbox = int(self.conn.info("memory")["used_memory"])
-        self.conn.delete(store.INBOX)
+        self.conn.delete(store.REPORTS)
         time.sleep(0.5)
         dedup_only = int(self.conn.info("memory")["used_memory"])
         per_seen = (dedup_only - before) / n
@@ -300,17 +301,14 @@ class Bench:
                 "<= 100 bytes",
                 "met" if per_seen <= 100 else "not met",
             ),
-            Row("Redis memory per queued report (inbox, raw + parsed)", f"{per_queued:.0f} bytes", "", "", ""),
+            Row("Redis memory per queued report (stream entry, raw + parsed)", f"{per_queued:.0f} bytes", "", "", ""),
         ]
 
     # --- dispatch: one real `dlrhook worker`, inbox pre-filled through the real ingest -------
 
     def prefill(self, n: int, per_request: int) -> bytes:
-        """Ingest *n* new reports, *per_request* to a call, with no worker; return the inbox (DUMP).
-
-        The drain-pending flag is set first, so ingest stores without queueing a drain job: the
-        worker started later is timed from the moment its drain job is queued.
-        """
+        """Ingest *n* new reports, *per_request* to a call, with no handler registered (so no
+        drain job is queued); return the report stream (DUMP)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from dlrhook import store
@@ -319,7 +317,6 @@ class Bench:
         settings = self.settings()
         conn = store.connect(settings)
         self.flush()
-        conn.set(store.DRAIN_PENDING, "1")
         template = sample_report()
         tag = f"d{per_request}-{time.time_ns()}"
 
@@ -329,51 +326,81 @@ class Bench:
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(push, range(0, n, per_request)))
-        if conn.llen(store.INBOX) != n:
-            raise RuntimeError(f"pre-fill stored {conn.llen(store.INBOX)} of {n} reports")
-        dumped = conn.dump(store.INBOX)
+        if conn.xlen(store.REPORTS) != n:
+            raise RuntimeError(f"pre-fill stored {conn.xlen(store.REPORTS)} of {n} reports")
+        dumped = conn.dump(store.REPORTS)
         assert isinstance(dumped, bytes)
         return dumped
 
-    def drain_through_worker(self, inbox: bytes, n: int, handler: str, spec: str | None = None) -> tuple[float, int]:
-        """Restore the inbox, start one `dlrhook worker`, queue a drain; seconds until all handled.
-
-        *handler* names a function of bench.handlers, unless *spec* gives DLRHOOK_HANDLERS itself.
-        """
+    def drain_through_worker(
+        self, inbox: bytes, n: int, handler: str, workers: int = 1, spec: str | None = None
+    ) -> tuple[float, int]:
+        """Start *workers* `dlrhook worker` processes, then restore the stream; seconds until
+        the handler has every report. *handler* names a function of bench.handlers, unless
+        *spec* names the handler (DLRHOOK_HANDLERS) itself."""
         from bench import handlers
-        from dlrhook import store
+        from dlrhook import drains, store
         from dlrhook.workers import dispatch
 
         settings = self.settings()
         conn = store.connect(settings)
         self.flush()
-        conn.restore(store.INBOX, 0, inbox)
-        env = {**self.env, "DLRHOOK_HANDLERS": spec or f"bench.handlers:{handler}"}
+        name = spec or f"bench.handlers:{handler}"
+        env = {**self.env, "DLRHOOK_HANDLERS": name}
         worker = [str(Path(sys.executable).with_name("dlrhook")), "worker"]
         peak_rss = 0
-        with process(worker, env) as proc:
+        with contextlib.ExitStack() as stack:
+            procs = [stack.enter_context(process(worker, env)) for _ in range(workers)]
             deadline = time.monotonic() + 30
-            while not conn.scard("rq:workers"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the worker did not come up")
+            while conn.scard("rq:workers") < workers:
+                if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                    raise RuntimeError("the workers did not come up")
                 time.sleep(0.05)
+            while not conn.hexists(store.HANDLERS, name):
+                time.sleep(0.05)
+            # The workers are up and idle: the backlog appears at once, with the handler's group.
             q = store.queue(conn, settings)
             start = time.monotonic()
-            dispatch.ensure_drain(conn, q, force=True)
+            with conn.pipeline(transaction=True) as pipe:
+                pipe.restore(store.REPORTS, 0, inbox, replace=True)
+                pipe.xgroup_create(store.REPORTS, name, id="0")
+                pipe.execute()
+            drains.wake(conn, q, [name])
             while True:
                 time.sleep(0.002)
-                if conn.llen(store.INBOX) or conn.keys(store.CLAIMED_PREFIX + "*") or q.count:
-                    peak_rss = max(peak_rss, rss_kib(proc.pid))
+                if dispatch.backlog(conn).get(name, 0) or q.count:
+                    peak_rss = max(peak_rss, *(rss_kib(p.pid) for p in procs))
                     if time.monotonic() - start > 300:
-                        raise RuntimeError("the worker did not drain the inbox within 300 s")
+                        raise RuntimeError("the workers did not deliver the backlog within 300 s")
                     continue
                 break
             seconds = time.monotonic() - start
-            if proc.poll() is not None:
-                raise RuntimeError("the worker died")
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker died")
         if handler == "noop_batch" and int(conn.get(handlers.COUNT_KEY) or 0) != n:
             raise RuntimeError(f"the batch handler saw {conn.get(handlers.COUNT_KEY)!r} of {n} reports")
         return seconds, peak_rss
+
+    def scaling(self) -> None:
+        """A 5 ms handler (a database upsert's cost) on 1, 2 and 4 workers: a backlog of 3,000
+        reports with no new pushes must spread over every worker."""
+        n = 3000
+        backlog = self.prefill(n, 100)
+        one = 0.0
+        for workers in (1, 2, 3, 4):
+            seconds, _ = self.drain_through_worker(backlog, n, "sleep5", workers)
+            one = one or seconds
+            speedup = one / seconds
+            target = ">= 2.4x one worker" if workers == 3 else ""
+            self.rows.append(
+                Row(
+                    f"dispatch, 5 ms handler, {workers} worker{'s' if workers > 1 else ''}",
+                    f"{n / seconds:,.0f} reports/s ({speedup:.1f}x one worker)",
+                    f"{n:,} reports queued, no pushes",
+                    target,
+                    ("met" if speedup >= 0.8 * workers else "not met") if workers > 1 else "",
+                )
+            )
 
     def dispatch(self) -> None:
         n = 30_000

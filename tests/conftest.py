@@ -131,13 +131,16 @@ def worker_env(env: Callable[..., Settings]) -> Iterator[Callable[..., Settings]
 
 @pytest.fixture
 def run_jobs(conn: redis_lib.Redis) -> Callable[[Settings], None]:
-    """``run_jobs(settings)``: run every queued job in this process, as RQ's tests do."""
+    """``run_jobs(settings)``: what a worker does at start (register its handlers, queue their
+    drains), then run every queued job in this process, as RQ's tests do."""
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     from dlrhook import store
+    from dlrhook.workers.worker import prepare
 
     def run(settings: Settings) -> None:
+        prepare(conn, settings)
         queue = store.queue(conn, settings)
         SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(burst=True)
 

@@ -1,4 +1,4 @@
-"""deploy/: the files name every setting, and start the processes the way DESIGN.md says.
+"""deploy/: the files name every setting, and start the processes the way the README says.
 
 Docker is not run here; these tests read the files.
 """

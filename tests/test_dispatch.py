@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,11 +18,11 @@ import redis as redis_lib
 from click.testing import CliRunner
 from dlrhook_testplugin import calls
 from flask import Flask
-from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from dlrhook import store
-from dlrhook.ingest import dumps, ingest
+from dlrhook.ingest import ingest
+from dlrhook.report import dumps
 from dlrhook.settings import Settings
 from dlrhook.workers import dispatch
 from dlrhook.workers.cli import main
@@ -130,8 +131,8 @@ def test_a_posted_report_reaches_an_installed_plugin_with_every_attribute_right(
         received_at = datetime.fromisoformat(seen["received_at"])
         assert received_at.tzinfo is not None and received_at >= before - timedelta(seconds=1)
         assert json.loads(seen["raw"])["messageId"] == want["message_id"]
-    assert conn.llen(store.INBOX) == 0
-    assert not conn.keys(store.CLAIMED_PREFIX + "*")
+    assert conn.xlen(store.REPORTS) == 0  # delivered to every handler: trimmed
+    assert conn.xpending(store.REPORTS, "test-record")["pending"] == 0
 
 
 def test_a_handler_failing_twice_is_called_three_times_and_nothing_else_is_called_again(
@@ -206,8 +207,9 @@ def test_a_handler_that_always_fails_is_dead_lettered_and_failed_replay_delivers
     listing = runner.invoke(main, ["failed", "list"])
     assert listing.exit_code == 0, listing.output
     [row] = [line.split("\t") for line in listing.output.splitlines()[1:]]
-    job_id, handler, reports, attempts, when, error = row
+    job_id, handler, reports, message_ids, attempts, when, error = row
     assert (handler, reports, attempts) == ("test-broken", "2", "3")
+    assert message_ids == "bcfb828b-7df9-4e7b-8715-f34f5c61271a,12db39c3-7822-4e72-a3ec-c87442c0ffc5"
     assert error == "ConnectionError: receiver is down"
     assert datetime.fromisoformat(when) > datetime.now(UTC) - timedelta(minutes=1)
     job = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
@@ -243,7 +245,7 @@ def test_failed_replay_all_requeues_every_dead_letter_and_a_still_broken_handler
     run_jobs(settings)
 
     assert registry.count == 2
-    assert {line.split("\t")[3] for line in CliRunner().invoke(main, ["failed", "list"]).output.splitlines()[1:]} == {
+    assert {line.split("\t")[4] for line in CliRunner().invoke(main, ["failed", "list"]).output.splitlines()[1:]} == {
         "2"
     }
 
@@ -289,40 +291,41 @@ def test_quarantine_replay_of_a_duplicate_removes_it_and_an_unknown_id_is_an_err
     assert CliRunner().invoke(main, ["quarantine", "replay", "q-nope"]).exit_code == 1
 
 
-def test_an_orphaned_claim_goes_back_to_the_inbox_with_a_drain_job(
+def test_reports_left_in_an_older_dlrhooks_inbox_and_claims_are_delivered(
+    conn: redis_lib.Redis,
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    ingest(conn, json.loads(sample("v1-two-delivered.json"))["results"], source="push", settings=settings)
+    first, second = (fields[b"w"] for _, fields in conn.xrange(store.REPORTS))
+    conn.delete(store.REPORTS)
+    conn.rpush(store.LEGACY_INBOX, first)
+    conn.rpush(store.LEGACY_CLAIMED_PREFIX + "drain-old", second)
+
+    run_jobs(settings)
+    assert len(calls(conn, "test-record")) == 2
+    assert not conn.exists(store.LEGACY_INBOX, store.LEGACY_CLAIMED_PREFIX + "drain-old")
+
+
+def test_a_handler_whose_drain_job_vanished_gets_a_new_one_from_maintenance(
     conn: redis_lib.Redis,
     make_app: Callable[..., Flask],
     worker_env: Callable[..., Settings],
     run_jobs: Callable[[Settings], None],
 ) -> None:
     settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    dispatch.register(conn, ["test-record"])
     post(make_app, "v1-two-delivered.json")
     q = store.queue(conn, settings)
-    q.empty()  # the drain job is gone, its flag outlived it
-    conn.rename(store.INBOX, store.CLAIMED_PREFIX + "drain-vanished")
+    assert q.count == 1  # the push woke the handler's drain
+    q.empty()  # the drain job is gone, its pending mark outlived it
+    post(make_app, "v3-one-delivered.json")
+    assert q.count == 0  # the mark says a drain is queued: no new one
 
-    assert dispatch.recover_claims(conn, q) == 2
-    assert conn.llen(store.INBOX) == 2 and not conn.exists(store.CLAIMED_PREFIX + "drain-vanished")
+    assert dispatch.maintain(conn, q, settings) == ["test-record"]
     run_jobs(settings)
-    assert len(calls(conn, "test-record")) == 2
-
-
-def test_an_inbox_whose_drain_job_vanished_gets_a_new_one(
-    conn: redis_lib.Redis,
-    make_app: Callable[..., Flask],
-    worker_env: Callable[..., Settings],
-    run_jobs: Callable[[Settings], None],
-) -> None:
-    settings = worker_env(DLRHOOK_HANDLERS="test-record")
-    post(make_app, "v1-two-delivered.json")
-    q = store.queue(conn, settings)
-    assert not dispatch.check_inbox(conn, q)  # its drain job is queued
-    q.empty()
-    assert conn.exists(store.DRAIN_PENDING)
-
-    assert dispatch.check_inbox(conn, q)
-    run_jobs(settings)
-    assert len(calls(conn, "test-record")) == 2
+    assert len(calls(conn, "test-record")) == 3
 
 
 def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain_job(
@@ -337,7 +340,7 @@ def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain_job(
     post(make_app, "v3-one-delivered.json")
     run_jobs(settings)
     assert len(calls(conn, "test-slow")) == 3
-    assert conn.llen(store.INBOX) == 0
+    assert conn.xlen(store.REPORTS) == 0
 
 
 def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(process_env: dict[str, str]) -> None:
@@ -372,34 +375,40 @@ def test_a_wire_report_the_worker_cannot_read_is_quarantined_and_its_siblings_ar
 ) -> None:
     settings = worker_env(DLRHOOK_HANDLERS="test-record")
     post(make_app, "v1-two-delivered.json")
-    conn.rpush(store.INBOX, b'{"raw": {"messageId": "torn"}, "source": "push"}', b"{not json")
+    conn.xadd(store.REPORTS, {"w": b'{"raw": {"messageId": "torn"}, "source": "push"}'})
+    conn.xadd(store.REPORTS, {"w": b"{not json"})
     run_jobs(settings)
 
     assert len(calls(conn, "test-record")) == 2
     entries = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
     assert sorted(str(e["raw"]) for e in entries) == sorted(["{'messageId': 'torn'}", "{not json"])
     assert all("_wire" in e["errors"] for e in entries)
+    assert conn.xlen(store.REPORTS) == 0
 
 
-def test_a_claim_is_left_to_its_job_while_queued_and_recovered_once_that_job_failed(
+def test_a_batch_claimed_by_a_drain_that_died_is_reclaimed_and_delivered_once_abandoned(
     conn: redis_lib.Redis,
     make_app: Callable[..., Flask],
     worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
 ) -> None:
-    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    settings = worker_env(DLRHOOK_HANDLERS="test-record,test-record-too", DLRHOOK_ABANDON_AFTER="3")
+    dispatch.register(conn, ["test-record", "test-record-too"])
     post(make_app, "v1-two-delivered.json")
-    q = store.queue(conn, settings)
-    [drain_id] = q.get_job_ids()
-    conn.rename(store.INBOX, store.CLAIMED_PREFIX + drain_id)
+    # A drain of test-record claimed both reports, then its worker was SIGKILLed.
+    claimed = conn.xreadgroup("test-record", "drain-dead", {store.REPORTS: ">"}, count=10)
+    ids = [eid for eid, _ in claimed[0][1]]
+    assert len(ids) == 2
+    store.queue(conn, settings).empty()
+    conn.delete(store.pending_key("test-record"), store.pending_key("test-record-too"))
 
-    assert dispatch.recover_claims(conn, q) == 0  # queued: it will find its claim itself
-    job = q.fetch_job(drain_id)
-    assert job is not None
-    with conn.pipeline() as pipe:
-        record_job_failure(job, "worker lost", pipe)
-        pipe.execute()
-    assert dispatch.recover_claims(conn, q) == 2
-    assert conn.llen(store.INBOX) == 2
+    run_jobs(settings)  # not yet abandoned: only the other handler gets them
+    assert len(calls(conn, "test-record")) == 0 and len(calls(conn, "test-record-too")) == 2
+
+    conn.xclaim(store.REPORTS, "test-record", "drain-dead", 0, ids, idle=3_500, justid=True)  # silent 3.5 s
+    run_jobs(settings)
+    assert len(calls(conn, "test-record")) == 2 and len(calls(conn, "test-record-too")) == 2
+    assert conn.xlen(store.REPORTS) == 0
 
 
 def test_handler_calls_retries_and_dead_letters_are_counted(
@@ -429,3 +438,58 @@ def test_handler_calls_retries_and_dead_letters_are_counted(
     assert value("dlrhook_handler_calls_total", handler="test-broken", outcome="failed") - before["failed"] == 6
     assert value("dlrhook_retries_total", handler="test-broken") - before["retries"] == 4
     assert value("dlrhook_dead_lettered_total", handler="test-broken") - before["dead"] == 2
+
+
+def test_quarantine_entries_expire_after_their_ttl_and_maintenance_never_scans_the_keyspace(
+    conn: redis_lib.Redis, make_app: Callable[..., Flask], worker_env: Callable[..., Settings]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record", DLRHOOK_QUARANTINE_TTL="3600")
+    client = make_app().test_client()
+    for n in range(3):
+        client.post("/notify", json={"results": [{"messageId": f"bad-{n}"}]})
+    old, *fresh = sorted(v.decode() for v in conn.hkeys(store.QUARANTINE))
+    conn.zadd(store.QUARANTINE_TIMES, {old: (time.time() - 3601) * 1000})  # quarantined an hour ago
+    for n in range(2000):
+        conn.set(f"test:other:{n}", 1)  # a keyspace with plenty of other keys
+
+    conn.config_resetstat()
+    dispatch.register(conn, ["test-record"])
+    for _ in range(3):
+        dispatch.maintain(conn, store.queue(conn, settings), settings)
+
+    assert sorted(v.decode() for v in conn.hkeys(store.QUARANTINE)) == fresh
+    assert conn.zcard(store.QUARANTINE_TIMES) == 2
+    assert "cmdstat_scan" not in conn.info("commandstats")
+
+
+def test_quarantine_replay_delivers_a_report_a_worker_quarantined_after_it_was_accepted(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    other = json.loads(sample("v1-two-delivered.json"))["results"][0]
+    ingest(conn, [other], source="push", settings=settings)  # another report's mark must stay
+    run_jobs(settings)
+    post(make_app, "v3-one-delivered.json")
+    # The worker cannot read the accepted wire (a torn or older wire form): it quarantines it.
+    [(_, fields)] = conn.xrange(store.REPORTS)
+    wire = json.loads(fields[b"w"])
+    conn.delete(store.REPORTS)
+    dispatch.register(conn, ["test-record"])
+    conn.xadd(store.REPORTS, {"w": dumps({"raw": wire["raw"], "source": "push", "received_at": wire["received_at"]})})
+    run_jobs(settings)
+    assert [c["message_id"] for c in calls(conn, "test-record")] == [repr(other["messageId"])]
+    (qid,) = (k.decode() for k in conn.hkeys(store.QUARANTINE))
+
+    result = CliRunner().invoke(main, ["quarantine", "replay", qid])
+    assert result.exit_code == 0, result.output
+    assert "accepted 1, duplicates 0, still invalid 0" in result.output
+    run_jobs(settings)
+
+    delivered = [c["message_id"] for c in calls(conn, "test-record")]
+    assert delivered == [repr(other["messageId"]), repr("MESSAGE-ID-123-xyz")]
+    assert conn.hlen(store.QUARANTINE) == 0
+    assert ingest(conn, [other], source="push", settings=settings).duplicates == 1
+    assert ingest(conn, [wire["raw"]], source="push", settings=settings).duplicates == 1

@@ -22,6 +22,7 @@ from typing import IO
 import pytest
 import redis as redis_lib
 
+from dlrhook import store
 from dlrhook.workers.embedded import free_port
 from dlrhook.workers.simulate import DEFAULT_MIX, encode, generate, simulate
 
@@ -171,7 +172,7 @@ def test_simulate_gets_every_report_answered(web: Web, conn: redis_lib.Redis, fm
     assert summary.accepted + summary.duplicates == 1000
     assert summary.duplicates == summary.resent == 100
     assert summary.quarantined == 0
-    assert conn.llen("dlrhook:inbox") == 900
+    assert conn.xlen(store.REPORTS) == 900
 
 
 def test_simulate_v3_xml_with_a_rate_limit(web: Web) -> None:

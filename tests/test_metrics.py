@@ -17,10 +17,11 @@ import redis as redis_lib
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from dlrhook import metrics, multiproc
+from dlrhook import metrics, multiproc, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings
+from dlrhook.workers import dispatch
 from tests.conftest import sample
 
 
@@ -99,11 +100,12 @@ def test_a_metrics_failure_is_logged_and_never_fails_ingest(
             conn, parse_body(sample("v1-two-delivered.json"), "application/json"), source="push", settings=settings
         )
     assert result.accepted == 2
-    assert conn.llen("dlrhook:inbox") == 2
+    assert conn.xlen(store.REPORTS) == 2
     assert "could not record ingest metrics" in caplog.text
 
 
 def test_metrics_shows_counters_and_queue_depths_read_from_redis(client: FlaskClient, conn: redis_lib.Redis) -> None:
+    dispatch.register(conn, ["test-record"])
     client.post("/notify", data=sample("v1-two-delivered.json"), content_type="application/json")
     conn.hset("dlrhook:quarantine", "q-1", "{}")
     response = client.get("/metrics")

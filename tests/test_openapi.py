@@ -81,7 +81,7 @@ def test_schemathesis_finds_no_500_and_no_answer_contradicting_the_document(
     """Every documented operation, positive and negative examples, in-process against the WSGI app.
 
     negative_data_rejection is left out on purpose: a batch whose reports break the Report
-    schema is answered 200 with those reports quarantined (DESIGN.md), because a retry from
+    schema is answered 200 with those reports quarantined (README, "The push endpoint"), because a retry from
     Infobip could not make them valid. Every other check runs: no 5xx, status codes, content
     types, headers and bodies as documented.
     """

@@ -1,6 +1,6 @@
 """The pull-mode poller against a fake Infobip (a real HTTP server) and a real Redis.
 
-Until the worker side is merged, "a report reaches a handler" means "it is in store.INBOX":
+Until the worker side is merged, "a report reaches a handler" means "it is in store.REPORTS":
 :func:`delivered` is the one place to switch to a handler's record.
 """
 
@@ -32,6 +32,7 @@ from dlrhook.settings import Settings, load_settings
 from dlrhook.workers import runtime
 from dlrhook.workers.embedded import free_port
 from dlrhook.workers.poller import Poller
+from dlrhook.workers.worker import prepare
 from tests.conftest import sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
 
@@ -61,6 +62,7 @@ def delivered(conn: redis_lib.Redis) -> list[str]:
     settings = dataclasses.replace(load_settings(), handlers=("test-record",))
     runtime.configure(settings)
     try:
+        prepare(conn, settings)  # what a worker does at start: register the handler, queue its drain
         SimpleWorker([store.queue(conn, settings)], connection=conn, serializer=JSONSerializer).work(burst=True)
     finally:
         runtime._settings = None
@@ -144,7 +146,7 @@ def test_every_report_arrives_in_full_pages_followed_at_once_and_one_short_page(
     reports = make_reports(count)
     fake.add_reports(reports)
     with Running(new_poller(pull_env(DLRHOOK_PULL_LIMIT="1000"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= count, what=f"{count} reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= count, what=f"{count} reports")
         time.sleep(0.2)  # room for a wrong extra request to show up in the log
 
     log = fake.log()
@@ -162,7 +164,7 @@ def test_429_and_500_are_backed_off_exponentially_and_every_report_still_arrives
     fake.add_reports(reports)
     fake.inject(Answer(status=429), Answer(status=500), Answer(status=503), Answer(status=429, retry_after="1"))
     with Running(new_poller(pull_env(DLRHOOK_PULL_BACKOFF="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 1500, what="1500 reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 1500, what="1500 reports")
 
     log = fake.log()
     assert [r.status for r in log] == [429, 500, 503, 429, 200, 200]
@@ -192,7 +194,7 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
     fake.add_reports(reports)
     fake.inject(Answer(body=garbage))
     with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 10, what="the 10 reports after the garbage page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 10, what="the 10 reports after the garbage page")
 
     rejected = {k.decode(): json.loads(v) for k, v in conn.hgetall(store.PULL_REJECTED).items()}  # type: ignore[union-attr]
     assert len(rejected) == 1
@@ -202,6 +204,47 @@ def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on
     assert kept == garbage
     assert conn.hlen(store.PULL_PAGES) == 0
     assert any(r.levelno == logging.ERROR and store.PULL_REJECTED in r.getMessage() for r in caplog.records)
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+HOSTILE_PAGE = (
+    b'{"results":[{"messageId":"hostile","status":{"groupId":1e1000000,"groupName":"DELIVERED"}},'
+    b'{"messageId":"nan","price":{"pricePerMessage":NaN},"status":{"groupId":3,"groupName":"DELIVERED"}}]}'
+)
+
+
+def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_polling_goes_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=HOSTILE_PAGE))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 10, timeout=10, what="the 10 reports after the hostile page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "out of range: 1e1000000" in entry["error"]
+    assert entry["body"].encode() == HOSTILE_PAGE
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_the_rest_delivered(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    bad = [
+        {**reports[0], "messageId": "huge-group", "status": {**reports[0]["status"], "groupId": 1e300}},
+        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": -1e300, "currency": "EUR"}},
+    ]
+    fake.inject(Answer(body=json.dumps({"results": [*reports, *bad]}).encode()))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.hlen(store.QUARANTINE) >= 2, timeout=10, what="two quarantined reports")
+
+    quarantined = [json.loads(v) for v in conn.hvals(store.QUARANTINE)]
+    assert sorted(q["raw"]["messageId"] for q in quarantined) == ["huge-group", "huge-price"]
+    assert all(q["source"] == "pull" for q in quarantined)
+    assert conn.hlen(store.PULL_REJECTED) == 0 and conn.hlen(store.PULL_PAGES) == 0
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
 
@@ -260,7 +303,7 @@ def test_a_page_fetched_by_a_poller_killed_before_ingesting_it_is_delivered_by_t
     assert delivered(conn) == []
 
     with Running(new_poller(settings)):
-        wait_until(lambda: conn.llen(store.INBOX) >= 300, what="the dead poller's page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 300, what="the dead poller's page")
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
     assert conn.hlen(store.PULL_PAGES) == 0
 
@@ -297,7 +340,7 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_the_poller_carries
 
     poller.client.fetch = fetch_with_a_bug_the_first_time  # type: ignore[method-assign]
     with Running(poller):
-        wait_until(lambda: conn.llen(store.INBOX) >= 3, what="the reports after the bug")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 3, what="the reports after the bug")
     assert any(r.exc_info and "unexpected error" in r.getMessage() for r in caplog.records)
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
@@ -340,7 +383,7 @@ def test_in_fallback_mode_the_poller_waits_until_pushes_have_been_quiet(
     pushed_at = time.monotonic()
     conn.set(store.LAST_PUSH, f"{time.time():.3f}")
     with Running(new_poller(pull_env(DLRHOOK_PULL_MODE="fallback", DLRHOOK_PULL_QUIET="1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 3, what="the pull after the quiet period")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 3, what="the pull after the quiet period")
     assert fake.log()[0].start - pushed_at >= 0.9
 
 
@@ -376,9 +419,9 @@ def test_two_pollers_on_one_account_never_have_two_requests_in_flight(
     settings = pull_env(DLRHOOK_PULL_LIMIT="250", DLRHOOK_PULL_INTERVAL="0.05")
     first, second = Running(new_poller(settings)), Running(new_poller(settings))
     with first, second:
-        wait_until(lambda: conn.llen(store.INBOX) >= 1000, what="a quarter of the reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 1000, what="a quarter of the reports")
         first.stop()  # the lock passes to the other poller, which finishes the drain
-        wait_until(lambda: conn.llen(store.INBOX) >= 4000 and fake.requests[-1].returned == 0, what="all reports")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 4000 and fake.requests[-1].returned == 0, what="all reports")
 
     assert fake.max_in_flight == 1
     assert fake.overlaps() == []
@@ -517,3 +560,43 @@ def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
     assert [r.returned for r in fake.log()] == [5]
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
     assert '"poller stopped"' in out
+
+
+def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_success() -> None:
+    from dlrhook.workers.poller import Backoff
+
+    backoff = Backoff(0.5, 8.0)
+    waits = [backoff.next() for _ in range(100)]
+    for n, wait in enumerate(waits):
+        ceiling = min(8.0, 0.5 * 2**n)
+        assert ceiling / 2 <= wait <= ceiling
+    backoff.reset()
+    assert 0.25 <= backoff.next() <= 0.5
+
+
+def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in ingest (anything but Redis) on one page must not hold back every page after it.
+    from dlrhook.workers import poller as poller_module
+
+    real_ingest = poller_module.ingest
+    failures = iter([ValueError("a bug that only this page triggers")])
+
+    def ingest_once_broken(*args: Any, **kwargs: Any) -> Any:
+        for exc in failures:
+            raise exc
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest", ingest_once_broken)
+    first, second = make_reports(3), make_reports(5)[3:]
+    fake.inject(Answer(body=json.dumps({"results": first}).encode()))
+    fake.add_reports(second)
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.llen(store.INBOX) >= 2, timeout=10, what="the reports of the next page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
+    assert "ingest failed: ValueError" in entry["error"]
+    assert json.loads(entry["body"])["results"] == first  # kept whole, for an operator
+    assert conn.hlen(store.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(second))

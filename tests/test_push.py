@@ -9,13 +9,23 @@ import redis
 from flask.testing import FlaskClient
 
 from dlrhook import store
+from dlrhook.workers import dispatch
 from tests.conftest import sample
 
 JSON = "application/json"
 
 
 def inbox(conn: redis.Redis) -> list[dict]:
-    return [json.loads(item) for item in conn.lrange(store.INBOX, 0, -1)]
+    return [json.loads(fields[b"w"]) for _, fields in conn.xrange(store.REPORTS)]
+
+
+PENDING = store.pending_key("test-record")
+
+
+@pytest.fixture(autouse=True)
+def registered_handler(conn: redis.Redis) -> None:
+    """A worker ran once with the handler test-record: pushes wake its drain."""
+    dispatch.register(conn, ["test-record"])
 
 
 @pytest.mark.parametrize(
@@ -38,7 +48,7 @@ def test_each_sample_is_accepted_and_queued(
     assert answer.get_json() == {"accepted": count, "duplicates": 0, "quarantined": 0}
     assert len(inbox(conn)) == count
     if count:
-        assert conn.exists(store.DRAIN_PENDING)
+        assert conn.exists(PENDING)
         assert conn.llen(store.queue(conn, _settings(client)).key) == 1
 
 
@@ -74,6 +84,25 @@ def test_a_new_status_for_the_same_message_is_a_new_report(client: FlaskClient, 
 
     assert answer.get_json()["accepted"] == 1
     assert len(inbox(conn)) == 2
+
+
+def test_each_registered_handler_gets_a_drain_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
+    dispatch.register(conn, ["test-record-too"])
+    client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
+
+    jobs = store.queue(conn, _settings(client)).get_jobs()
+    assert sorted(job.args[0] for job in jobs) == ["test-record", "test-record-too"]
+    assert len(inbox(conn)) == 2  # one copy of each report, whatever the number of handlers
+
+
+def test_reports_pushed_before_any_worker_ran_wait_in_the_stream_without_a_job(
+    client: FlaskClient, conn: redis.Redis
+) -> None:
+    conn.delete(store.HANDLERS)
+    client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
+
+    assert len(inbox(conn)) == 2
+    assert store.queue(conn, _settings(client)).count == 0  # the first worker's start queues it
 
 
 def test_many_pushes_share_one_drain_job(client: FlaskClient, conn: redis.Redis) -> None:
@@ -144,13 +173,13 @@ def test_healthz_and_readyz_answer(client: FlaskClient) -> None:
 def test_a_batch_stored_after_a_drain_job_started_gets_a_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
     body = json.loads(sample("v1-one-delivered.json"))
     client.post("/notify", json=body)
-    conn.delete(store.DRAIN_PENDING)  # what a drain job does first, before it drains the inbox
+    conn.delete(PENDING)  # what a drain job does first, before it drains the inbox
 
     body["results"][0]["messageId"] = "another"
     client.post("/notify", json=body)
 
     assert conn.llen(store.queue(conn, _settings(client)).key) == 2
-    assert conn.exists(store.DRAIN_PENDING)
+    assert conn.exists(PENDING)
 
 
 def test_a_batch_of_only_invalid_reports_queues_no_job(client: FlaskClient, conn: redis.Redis) -> None:
@@ -172,8 +201,8 @@ def test_each_connection_stores_in_its_own_redis(conn: redis.Redis, redis_url: s
         ingest(conn, [first], source="push", settings=settings)
         ingest(other, [second], source="push", settings=settings)
 
-        assert conn.llen(store.INBOX) == 1
-        assert other.llen(store.INBOX) == 1
+        assert conn.xlen(store.REPORTS) == 1
+        assert other.xlen(store.REPORTS) == 1
     finally:
         other.flushdb()
         other.close()

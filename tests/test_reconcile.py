@@ -13,7 +13,7 @@ import pytest
 import redis as redis_lib
 from click.testing import CliRunner
 
-from dlrhook import status
+from dlrhook import status, store
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.workers.cli import main
@@ -112,7 +112,7 @@ def test_a_log_entry_keeps_its_unknown_fields_but_not_the_message_text(
 
     reconcile(conn, settings, InfobipClient.from_settings(settings), 0)
 
-    items = [json.loads(i) for i in conn.lrange("dlrhook:inbox", 0, -1)]
+    items = [json.loads(fields[b"w"]) for _, fields in conn.xrange(store.REPORTS)]
     logged = [i for i in items if i["source"] == "logs"]
     assert len(logged) == 1
     assert "content" not in logged[0]["raw"]

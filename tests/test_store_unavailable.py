@@ -49,6 +49,6 @@ def test_redis_full_is_a_503_and_nothing_is_half_stored(app: Flask, conn: redis.
 
     assert answer.status_code == 503
     assert sorted(conn.keys("*")) == keys_before
-    assert conn.llen(store.INBOX) == 1
+    assert conn.xlen(store.REPORTS) == 1
     # Once Redis has room again, Infobip's retry of the same batch is accepted whole.
     assert client.post("/notify", json=body).get_json() == {"accepted": 2, "duplicates": 0, "quarantined": 0}

@@ -82,7 +82,7 @@ def test_every_sample_file_is_accepted_by_the_real_web_process(web: str, conn: r
         answers[path.name] = post(web + "/notify?token=tok", path.read_bytes(), kind)
 
     assert {name: status for name, (status, _) in answers.items()} == dict.fromkeys(answers, 200)
-    assert conn.llen(store.INBOX) == 4  # the XML sample is the v3 report again: one duplicate
+    assert conn.xlen(store.REPORTS) == 4  # the XML sample is the v3 report again: one duplicate
     again = post(web + "/notify?token=tok", (SAMPLES / "v1-two-delivered.json").read_bytes(), "application/json")
     assert again == (200, b'{"accepted":0,"duplicates":2,"quarantined":0}\n')
 
@@ -97,3 +97,30 @@ def test_the_real_web_process_survives_hostile_bodies(web: str, conn: redis.Redi
     assert announce_large_body(web, 9 * 1024 * 1024) == 413
     status, _ = post(web + "/notify?token=tok", (SAMPLES / "v1-one-delivered.json").read_bytes(), "application/json")
     assert status == 200
+
+
+def test_the_real_web_process_answers_hostile_numbers_at_once_with_400_or_200(web: str, conn: redis.Redis) -> None:
+    def report(group_id: str, price: str = "0.01") -> bytes:
+        return (
+            '{"results":[{"messageId":"x","price":{"pricePerMessage":' + price + ',"currency":"EUR"},'
+            '"status":{"groupId":' + group_id + ',"groupName":"DELIVERED"}}]}'
+        ).encode()
+
+    cases = {
+        "1e1000000": (report("1e1000000"), 400),  # 60 bytes that once held a worker 22 s
+        "1e5000": (report("1e5000"), 400),
+        "1e99999999999999999999": (report("1e99999999999999999999"), 400),
+        "NaN": (report("NaN"), 400),
+        "price -1e400": (report("3", "-1e400"), 400),
+        "group id 1e300": (report("1e300"), 200),  # a float, but no group id: quarantined
+        "price 1e300": (report("3", "1e300"), 200),
+    }
+    for name, (body, expected) in cases.items():
+        started = time.monotonic()
+        status, answer = post(web + "/notify?token=tok", body, "application/json")
+        elapsed = time.monotonic() - started
+        assert status == expected, (name, status, answer)
+        assert elapsed < 1.0, (name, elapsed)
+        if expected == 200:
+            assert b'"quarantined":1' in answer, name
+    assert conn.hlen(store.QUARANTINE) == 2

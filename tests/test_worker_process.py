@@ -72,13 +72,13 @@ def test_a_batch_whose_worker_was_killed_reaches_the_handler_after_a_new_worker_
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert len(recorded(conn, "test:calls:test-slow")) < 8
-    assert conn.keys(store.CLAIMED_PREFIX + "*")  # the killed worker's claim is still there
+    assert conn.xpending(store.REPORTS, "test-slow")["pending"]  # the killed worker's claim is still there
 
     workers(DLRHOOK_HANDLERS="test-slow", **FAST_RECOVERY)
     every = {f"m-{i}" for i in range(8)}
     wait_until(lambda: set(recorded(conn, "test:calls:test-slow")) >= every, 40, "every report to reach the handler")
-    wait_until(lambda: not conn.keys(store.CLAIMED_PREFIX + "*"), 10, "the claim to be deleted")
-    assert conn.llen(store.INBOX) == 0
+    wait_until(lambda: conn.xlen(store.REPORTS) == 0, 10, "the delivered reports to be trimmed")
+    assert conn.xpending(store.REPORTS, "test-slow")["pending"] == 0
 
 
 def test_sigterm_mid_batch_hands_the_untried_reports_back_and_the_next_worker_delivers_each_once(
@@ -134,3 +134,42 @@ def test_the_worker_side_never_imports_flask(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "no flask" in done.stdout
     assert conn.llen("test:calls:test-record") == 1  # the burst worker really ran the drain
+
+
+PHONE = "41793026731"
+EMAIL = "jane.doe@example.com"
+CALLBACK = "order-7-secret"
+
+
+def test_a_failing_job_logs_no_phone_number_email_or_callback_data_and_no_per_job_chatter(
+    conn: redis_lib.Redis, env: Callable[..., Settings], process_env: dict[str, str]
+) -> None:
+    settings = env()
+    template = json.loads(sample("v3-one-delivered.json"))["results"][0]
+    leaked = [
+        {**template, "messageId": "m-phone", "to": PHONE, "callbackData": CALLBACK},
+        {**template, "messageId": "m-email", "to": EMAIL, "callbackData": CALLBACK},
+    ]
+    ingest(conn, leaked, source="push", settings=settings)
+    # A job RQ itself fails (the handler cannot be loaded): RQ logs its arguments, the reports.
+    wires = [json.loads(w) for w in conn.lrange(store.INBOX, 0, -1)]
+    store.queue(conn, settings).enqueue(store.DELIVER_FUNC, args=["no_such_module:handler", wires, 1])
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dlrhook.workers.cli", "worker", "--burst"],
+        env={**process_env, "DLRHOOK_HANDLERS": "test-leaky", "DLRHOOK_RETRY_DELAYS": "0", "DLRHOOK_LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+
+    assert done.returncode == 0, output[-3000:]
+    assert "exception raised while executing" in output  # RQ's own line about the failed job
+    assert "cannot deliver" in output and "gave up on" in output  # the handler's failures, logged
+    assert "4179*****31" in output and "j***@example.com" in output  # masked, not dropped
+    for secret in (PHONE, EMAIL, CALLBACK):
+        assert secret not in output, f"{secret} is in the worker's output"
+    assert "Job OK" not in output and "result is kept" not in output and "result discarded" not in output
+    for line in done.stdout.splitlines():
+        json.loads(line)  # every stdout line is one JSON object

@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app. *settings* default to the environment (a bad value raises SettingsError)."""
     settings = settings or load_settings()
     logs.configure(settings.log_level)
-    app = Flask("dlrhook")
+    # Named after this module (its root is the package, not the working directory), and no
+    # /static route: the app serves no files.
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["dlrhook"] = State(settings, store.connect(settings))
     if settings.trusted_proxies:
@@ -71,11 +73,14 @@ def notify() -> tuple[Response, int]:
     )
     # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
     body = request.get_data(cache=False)
-    reports = parse_body(body, request.headers.get("Content-Type"))
+    reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
     result = ingest(st.conn, reports, source="push", settings=st.settings)
+    answer = result.as_dict()
     if result.quarantined:
-        log.warning("quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": result.errors})
-    return jsonify(result.as_dict()), 200
+        log.warning(
+            "quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": answer["errors"]}
+        )
+    return jsonify(answer), 200
 
 
 def healthz() -> tuple[Response, int]:
@@ -90,7 +95,7 @@ def readyz() -> tuple[Response, int]:
     try:
         with st.conn.pipeline(transaction=False) as pipe:
             pipe.ping()
-            pipe.llen(store.INBOX)
+            pipe.xlen(store.REPORTS)
             pipe.llen(store.queue(st.conn, st.settings).key)
             pipe.hlen(store.QUARANTINE)
             _, inbox, jobs, quarantined = pipe.execute()

@@ -11,6 +11,10 @@ RETRY_DELAYS = (10, 60, 300, 1800, 7200)
 DEDUP_TTL = 48 * 3600
 #: 2000 reports with generous callbackData fit in 8 MiB of JSON or XML.
 MAX_BODY = 8 * 1024 * 1024
+#: Most reports in one push: five times Infobip's largest bucket (2000, ``maxBucketSize``).
+MAX_REPORTS = 10_000
+#: Most quarantined reports whose field errors a push answer lists; ``errorsOmitted`` counts the rest.
+MAX_ANSWER_ERRORS = 100
 #: Reports a worker takes from the inbox at once: large enough to amortise RQ's ~10 ms a job.
 BATCH_SIZE = 500
 QUEUE_NAME = "dlrhook"
@@ -23,6 +27,20 @@ ABANDON_AFTER = 30
 MAINTENANCE_INTERVAL = 15
 #: Seconds a worker keeps delivering after SIGTERM before it hands the unfinished reports back.
 SHUTDOWN_GRACE = 15.0
+#: Seconds one handler call may take. Heroku sends SIGKILL 30 s after SIGTERM: a call started at
+#: the end of the shutdown grace (15 s) must end, or be cut off, well before that.
+HANDLER_TIMEOUT = 10.0
+#: Seconds past the timeout that a call which cannot be interrupted (stuck in C code) is given
+#: before the worker process ends itself, so that its supervisor starts a fresh one.
+HANDLER_KILL_GRACE = 5.0
+#: Times the worker may die during one report's call before that report is dead-lettered for
+#: that handler (counted once the report is tried on its own, after its batch crashed).
+MAX_CRASHES = 2
+#: Seconds a quarantined report is kept for an operator to inspect and replay.
+QUARANTINE_TTL = 14 * 24 * 3600
+#: Fraction of Redis's maxmemory above which pushes are refused (503), so that workers keep
+#: room to take reports out and free memory. No effect when Redis has no maxmemory.
+REDIS_HIGH_WATER = 0.9
 
 PULL_QUIET = 300
 PULL_INTERVAL = 30.0

@@ -30,7 +30,9 @@ threads = 4
 timeout = 30
 graceful_timeout = 25
 keepalive = 5
-# Never buffer a push body in gunicorn beyond the limit Flask enforces.
+# Longest request line (method, path with its query string, where ?token= travels, and HTTP
+# version) in bytes: gunicorn's own default, stated so that it is seen; past it gunicorn answers
+# 400 before the app runs. It does not bound the body: DLRHOOK_MAX_BODY does, in the app.
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"

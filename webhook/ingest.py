@@ -7,57 +7,66 @@ failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
 
 from __future__ import annotations
 
-import json
-import secrets
+import itertools
+import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import redis
 from marshmallow import ValidationError
-from rq import Retry
 
-from dlrhook import metrics, store
+from dlrhook import drains, metrics, store
+from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
-from dlrhook.report import report_key, wire_from_loaded
+from dlrhook.quarantine import quarantine_entry
+from dlrhook.report import dumps, report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 
 _SCHEMA = ReportSchema()
+log = logging.getLogger("dlrhook.ingest")
 
-# Atomically: remember each report's identity for the dedup window and queue the new ones;
-# quarantine the invalid ones; mark the last push. With ARGV[3] == "1" it first checks that a
-# drain job is pending and, if none is, does nothing and returns -1 (the caller then stores
-# and enqueues in one MULTI). KEYS: inbox, quarantine, last-push, drain-pending, seen keys...
-# ARGV: ttl, number of quarantine pairs, require-pending, last-push value or "", wire
-# reports..., quarantine (id, json) pairs... Otherwise returns one character per valid report,
-# "1" accepted or "0" duplicate (the metrics time only the accepted ones).
+# Atomically: remember each report's identity for the dedup window and append the new ones to
+# the report stream; quarantine the invalid ones; mark the last push; and name the registered
+# handlers that have no drain job queued (the caller queues theirs). Keys are named in ARGV as
+# well as KEYS: this runs on one Redis node, never a cluster.
+# KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
+# ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
+#       wire reports..., quarantine (id, json) pairs...
+# Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate.
 _STORE_LUA = """
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 0 then
-  return -1
-end
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
-local nvalid = #KEYS - 4
+local nvalid = #KEYS - 5
 local flags = {}
+local added = 0
 for i = 1, nvalid do
-  if redis.call('SET', KEYS[i + 4], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[1], ARGV[i + 4])
+  if redis.call('SET', KEYS[i + 5], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 5])
     flags[i] = '1'
+    added = added + 1
   else
     flags[i] = '0'
   end
 end
 for j = 0, nq - 1 do
-  redis.call('HSET', KEYS[2], ARGV[nvalid + 5 + 2 * j], ARGV[nvalid + 6 + 2 * j])
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 6 + 2 * j], ARGV[nvalid + 7 + 2 * j])
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 6 + 2 * j])
 end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[3])
 end
-return table.concat(flags)
+local wake = {}
+if added > 0 then
+  for _, h in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if redis.call('EXISTS', ARGV[4] .. h) == 0 then
+      wake[#wake + 1] = h
+    end
+  end
+end
+return {table.concat(flags), wake}
 """
 
 
@@ -71,33 +80,20 @@ class IngestResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The push answer's body."""
+        """The push answer's body: the counts, and the errors of the first
+        ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
         body: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
         }
         if self.errors:
-            body["errors"] = self.errors
+            if len(self.errors) > MAX_ANSWER_ERRORS:
+                body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
+                body["errorsOmitted"] = len(self.errors) - MAX_ANSWER_ERRORS
+            else:
+                body["errors"] = self.errors
         return body
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
-        # one was a JSON float, and float() gives back the same shortest repr.
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON that accepts the Decimals ``parse_json`` produces."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-
-
-def new_quarantine_id() -> str:
-    """Time-ordered, unique: ``q-<ms since epoch>-<random>``."""
-    return f"q-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
 
 
 def ingest(
@@ -114,6 +110,12 @@ def ingest(
     raises :class:`StoreUnavailable` (and stores nothing) when Redis cannot take it.
     """
     started = time.perf_counter()
+    try:
+        full = store.over_high_water(conn, settings)
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
+    if full:
+        raise StoreUnavailable(full)
     received_at = datetime.now(UTC)
     result = IngestResult()
     seen_keys: list[bytes] = []
@@ -165,9 +167,7 @@ def _quarantine(
     source: str,
     received_at: datetime,
 ) -> None:
-    qid = new_quarantine_id()
-    entry = {"id": qid, "raw": raw, "errors": errors, "source": source, "received_at": received_at.isoformat()}
-    pairs.extend((qid, dumps(entry)))
+    pairs.extend(quarantine_entry(raw, errors, source, received_at))
     result.quarantined += 1
     result.errors[str(index)] = errors
 
@@ -181,50 +181,47 @@ def _store(
     source: str,
     received_at: datetime,
 ) -> str:
-    """Store the batch and make sure a drain job will see it, atomically; return the flags.
+    """Store the batch in one round trip, then queue drain jobs for handlers that have none.
 
-    Fast path, one round trip: while a drain job is pending the store script alone does it all
-    (a drain job clears the flag before it drains, so a batch stored while the flag is set is
-    drained by that job). When no drain job is pending the script stores nothing, and the batch
-    is stored together with a new drain job in one MULTI/EXEC, under WATCH of the flag.
+    The second step only happens when the store script names such handlers (none while their
+    drains are queued, which is most of the time under load). A process killed between the two
+    leaves the batch stored and the handlers' drains to worker maintenance, which queues one for
+    any handler with undelivered reports.
     """
     script = store.script(conn, _STORE_LUA)
-    keys: list[str | bytes] = [store.INBOX, store.QUARANTINE, store.LAST_PUSH, store.DRAIN_PENDING, *seen_keys]
+    keys: list[str | bytes] = [
+        store.REPORTS,
+        store.QUARANTINE,
+        store.LAST_PUSH,
+        store.HANDLERS,
+        store.QUARANTINE_TIMES,
+        *seen_keys,
+    ]
     last_push = f"{received_at.timestamp():.3f}" if source == "push" else ""
-    args = [settings.dedup_ttl, len(quarantine) // 2, "1" if wires else "0", last_push, *wires, *quarantine]
-    while True:
-        answer = script(keys=keys, args=args, client=conn)
-        if answer != -1:
-            return _flags(answer)
-        q = store.queue(conn, settings)  # only here: making an RQ Queue costs ~50 us a push
-        with conn.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(store.DRAIN_PENDING)  # type: ignore[no-untyped-call]
-                pipe.multi()
-                script(keys=keys, args=[*args[:2], "0", *args[3:]], client=pipe)
-                enqueue_drain(q, pipe)
-                return _flags(pipe.execute()[0])
-            except redis.WatchError:
-                continue  # a drain job was queued meanwhile: back to the fast path
+    args: list[Any] = [
+        settings.dedup_ttl,
+        len(quarantine) // 2,
+        last_push,
+        store.DRAIN_PENDING_PREFIX,
+        int(received_at.timestamp() * 1000),
+        *wires,
+        *quarantine,
+    ]
+    flags, wake = script(keys=keys, args=args, client=conn)
+    if wake:
+        try:
+            # Only here: making an RQ Queue costs ~50 us a push.
+            drains.wake(conn, store.queue(conn, settings), [_text(h) for h in wake])
+        except redis.RedisError as exc:
+            # The batch is stored: answering 503 now would only bring it back as duplicates.
+            log.warning("stored a batch but could not queue its drain jobs (maintenance will): %s", exc)
+    return _flags(flags)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _flags(answer: Any) -> str:
     """The store script's per-report flags ("1" accepted, "0" duplicate) as text."""
     return answer.decode() if isinstance(answer, bytes) else str(answer or "")
-
-
-def enqueue_drain(q: Any, pipe: Any) -> None:
-    """Queue one drain job in *pipe* (already in MULTI) and mark it pending.
-
-    The mark expires as a safety net: should a queued job vanish (a flushed queue), the next
-    batch after five minutes queues a new one; workers also re-check the inbox periodically.
-    """
-    pipe.set(store.DRAIN_PENDING, "1", ex=300)
-    q.enqueue_call(
-        store.DRAIN_FUNC,
-        job_id=f"drain-{uuid.uuid4().hex}",
-        retry=Retry(max=3),  # a drain abandoned by a killed worker runs again, batch and all
-        result_ttl=0,
-        description="dlrhook: dispatch queued reports",
-        pipeline=pipe,
-    )

@@ -179,7 +179,7 @@ class IntermediateCollector:
 class QueueDepthCollector:
     """``dlrhook_queue_depth{queue=...}`` read from Redis at scrape time.
 
-    ``inbox``: reports accepted and not yet taken by a worker; ``jobs``: RQ jobs queued;
+    ``inbox``: reports kept in the report stream (until every handler has them); ``jobs``: RQ jobs queued;
     ``failed``: jobs in RQ's failed registry (dead letters); ``quarantine``: invalid reports
     kept. When Redis does not answer, ``dlrhook_redis_up`` is 0 and the depths are left out.
     """
@@ -194,7 +194,7 @@ class QueueDepthCollector:
             q = store.queue(self.conn, self.settings)
             failed = FailedJobRegistry(queue=q)
             with self.conn.pipeline(transaction=False) as pipe:
-                pipe.llen(store.INBOX)
+                pipe.xlen(store.REPORTS)
                 pipe.llen(q.key)
                 pipe.zcard(failed.key)
                 pipe.hlen(store.QUARANTINE)

@@ -7,8 +7,10 @@ Every failure is a :class:`PushRejected` whose ``kind`` the web maps to a status
 from __future__ import annotations
 
 import json
-from decimal import Decimal
-from typing import Any
+import math
+from collections.abc import Sized
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn, TypeVar
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -16,6 +18,8 @@ from defusedxml import DefusedXmlException
 
 from dlrhook.defaults import MAX_DEPTH
 from dlrhook.errors import PushRejected
+
+_Sized = TypeVar("_Sized", bound=Sized)
 
 JSON_TYPES = frozenset({"application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})
@@ -30,18 +34,59 @@ def media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def parse_body(body: bytes, content_type: str | None) -> list[Any]:
-    """Return the ``results`` list of a push body; raise :class:`PushRejected` when there is none."""
+def parse_body(body: bytes, content_type: str | None, max_reports: int | None = None) -> list[Any]:
+    """Return the ``results`` list of a push body; raise :class:`PushRejected` when there is none,
+    or when it holds more than *max_reports* reports (``too_many_reports``)."""
     kind = media_type(content_type)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        return results_of(parse_json(body))
+        return _at_most(results_of(parse_json(body)), max_reports)
     if kind in XML_TYPES or kind.endswith("+xml"):
-        return parse_xml(body)
+        return parse_xml(body, max_reports)
     raise PushRejected("unsupported_type", f"content type {kind!r} is not application/json or application/xml")
 
 
+class _BadNumber(Exception):
+    """A number literal no report field could hold; the parse becomes a ``bad_body`` rejection."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _quote(text: str) -> str:
+    """A hostile literal, cut short enough to echo in an answer."""
+    return text if len(text) <= 32 else text[:24] + "..." + text[-5:]
+
+
+def _decimal(text: str) -> Decimal:
+    """``parse_float``: a JSON number with a fraction or an exponent, as an exact Decimal.
+
+    Only numbers a 64-bit float can hold are read (finite, and not a non-zero that rounds to
+    zero): Infobip's numbers are small counts and prices, and anything past that (``1e1000000``,
+    ``-1e400``) would cost seconds or raise wherever it is converted or written back as JSON.
+    Converting the literal is linear in its length; the body size limit bounds that.
+    """
+    try:
+        value = Decimal(text)
+        as_float = float(text)
+    except InvalidOperation:  # an exponent beyond what Decimal can represent at all
+        as_float = math.inf
+    if math.isinf(as_float) or (as_float == 0.0 and value != 0):
+        raise _BadNumber(f"the body holds a number out of range: {_quote(text)} (numbers must fit a 64-bit float)")
+    return value
+
+
+def _constant(name: str) -> NoReturn:
+    """``parse_constant``: Python's json reads NaN and Infinity, which JSON does not have."""
+    raise _BadNumber(f"the body holds {name}, which is not a JSON number")
+
+
 def parse_json(body: bytes) -> Any:
-    """Decode a JSON document; numbers with a fraction become Decimal, so money stays exact."""
+    """Decode a JSON document; numbers with a fraction become Decimal, so money stays exact.
+
+    ``NaN``, ``Infinity`` and numbers out of a 64-bit float's range make it a ``bad_body``
+    rejection, decided in microseconds: no such number ever reaches a schema or a worker.
+    """
     if not body.strip():
         raise PushRejected("bad_body", "the body is empty; expected a JSON object with a results list")
     try:
@@ -49,7 +94,9 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PushRejected("bad_body", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=_decimal, parse_constant=_constant)
+    except _BadNumber as exc:
+        raise PushRejected("bad_body", exc.detail) from None
     except json.JSONDecodeError as exc:
         raise PushRejected(
             "bad_body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -79,8 +126,20 @@ def results_of(document: Any) -> list[Any]:
     return results
 
 
-def parse_xml(body: bytes) -> list[Any]:
+def _at_most(results: _Sized, max_reports: int | None) -> _Sized:
+    """*results* unchanged, or :class:`PushRejected` when it is longer than *max_reports*."""
+    if max_reports is not None and len(results) > max_reports:
+        raise PushRejected(
+            "too_many_reports",
+            f"the body holds {len(results)} reports; at most DLRHOOK_MAX_REPORTS ({max_reports}) are taken in one push",
+        )
+    return results
+
+
+def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
     """Parse an Infobip XML push into raw report dicts (every leaf is text, as in XML).
+
+    More than *max_reports* ``<result>`` elements are refused before any is converted.
 
     defusedxml refuses DTDs, entity declarations and external references: a billion-laughs
     body fails here, before any expansion.
@@ -104,7 +163,7 @@ def parse_xml(body: bytes) -> list[Any]:
         raise PushRejected(
             "bad_body", "the XML body has no <results> element", {"results": ["Missing data for required field."]}
         )
-    return [_element_value(child, 1) if child.tag == "result" else None for child in results]
+    return [_element_value(child, 1) if child.tag == "result" else None for child in _at_most(results, max_reports)]
 
 
 def _element_value(element: Element, depth: int) -> Any:

@@ -23,6 +23,9 @@ STATUSES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Unauthorized"),
     # The sender's address is not allowed: not Infobip, or a proxy count set wrong.
     "forbidden": (403, "Forbidden"),
+    # More reports than DLRHOOK_MAX_REPORTS (far above Infobip's 2000 a bucket): nothing was
+    # stored; this bounds the work one request can ask for. Infobip retries, to the same end.
+    "too_many_reports": (413, "Content Too Large"),
     # Neither JSON nor XML: nothing here can parse it.
     "unsupported_type": (415, "Unsupported Media Type"),
 }

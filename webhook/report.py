@@ -4,16 +4,26 @@ The web validates a raw report once with marshmallow (``dlrhook.schemas``) and s
 :func:`wire_from_loaded` of the result: plain JSON that Redis keeps and workers read.
 Workers rebuild the report with :meth:`DeliveryReport.from_wire`, which trusts what the web
 validated and so costs microseconds, not marshmallow's fraction of a millisecond.
+
+The wire forms (:func:`wire_from_loaded`, :meth:`~DeliveryReport.to_wire`,
+:meth:`~DeliveryReport.from_wire`) are derived from :class:`DeliveryReport`'s own fields and
+types. Adding a report field is its attribute here and its marshmallow field (JSON name,
+validation) in ``dlrhook.schemas``; ``tests/test_schemas.py`` fails while one lacks the other.
+Wires already queued stay readable: a field they lack is None.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from dlrhook.schemas import is_final
 
@@ -77,66 +87,25 @@ class DeliveryReport:
 
     @property
     def final(self) -> bool:
-        """True for a final status: DELIVERED_TO_HANDSET (and any DELIVERED status but
-        DELIVERED_TO_OPERATOR, id 2), and every UNDELIVERABLE, EXPIRED or REJECTED status.
-        A seen report (no status) is not final. See :func:`dlrhook.schemas.is_final`."""
-        status = self.status
-        if status is None:
-            return False
-        return is_final(status.group_name, status.id, status.name)
+        """True once the message's state can no longer change: DELIVERED_TO_HANDSET, and every
+        UNDELIVERABLE, EXPIRED or REJECTED status (DELIVERED_TO_OPERATOR, id 2, is not final)."""
+        return is_final(self.status.group_name, self.status.id)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> DeliveryReport:
         """Rebuild a report from :func:`wire_from_loaded` or :meth:`to_wire` output (validated by the web)."""
-        r = wire["report"]
-        price = r.get("price")
-        error = r.get("error")
-        return cls(
-            key=wire["key"],
-            source=wire["source"],
-            received_at=_received_at(wire["received_at"]),
-            message_id=r["message_id"],
-            bulk_id=r.get("bulk_id"),
-            to=r.get("to"),
-            sender=r.get("sender"),
-            sent_at=_dt(r.get("sent_at")),
-            done_at=_dt(r.get("done_at")),
-            message_count=r.get("message_count"),
-            mcc_mnc=r.get("mcc_mnc"),
-            price=_shared(_price, price) if price else None,
-            callback_data=r.get("callback_data"),
-            status=_shared(Status, r["status"]),
-            error=_shared(Error, error) if error else None,
-            entity_id=r.get("entity_id"),
-            application_id=r.get("application_id"),
-            campaign_reference_id=r.get("campaign_reference_id"),
-            raw=wire["raw"],
-        )
+        return _from_wire(cls, wire)
 
     def to_wire(self) -> dict[str, Any]:
-        """The plain-JSON form, as stored on the queue (used to retry and dead-letter)."""
-        r: dict[str, Any] = {
-            "message_id": self.message_id,
-            "bulk_id": self.bulk_id,
-            "to": self.to,
-            "sender": self.sender,
-            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
-            "done_at": self.done_at.isoformat() if self.done_at else None,
-            "message_count": self.message_count,
-            "mcc_mnc": self.mcc_mnc,
-            "price": _price_wire(self.price),
-            "callback_data": self.callback_data,
-            "status": _slots_dict(self.status),
-            "error": _slots_dict(self.error) if self.error else None,
-            "entity_id": self.entity_id,
-            "application_id": self.application_id,
-            "campaign_reference_id": self.campaign_reference_id,
-        }
+        """The plain-JSON form, as stored on the queue (used to retry and dead-letter), every field present."""
+        r = {name: getattr(self, name) for name in _WIRE.plain}
+        for name, _ in _WIRE.rebuilt:
+            r[name] = _to_json(getattr(self, name))
         return {
             "key": self.key,
             "source": self.source,
             "received_at": self.received_at.isoformat(),
-            "report": r,
+            "report": {name: r[name] for name in _WIRE.order},
             "raw": self.raw,
         }
 
@@ -160,20 +129,6 @@ def report_key(loaded: dict[str, Any]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
-#: Optional report fields: the wire leaves them out when absent or null (from_wire reads None).
-_OPTIONAL = (
-    "bulk_id",
-    "to",
-    "sender",
-    "message_count",
-    "mcc_mnc",
-    "callback_data",
-    "entity_id",
-    "application_id",
-    "campaign_reference_id",
-)
-
-
 def wire_from_loaded(
     loaded: dict[str, Any], raw: dict[str, Any], *, key: str, source: str, received_at: datetime
 ) -> dict[str, Any]:
@@ -182,26 +137,28 @@ def wire_from_loaded(
     Optional fields that are absent or null are left out: every byte here is written by the web,
     kept in Redis and parsed again by a worker.
     """
-    r: dict[str, Any] = {"message_id": loaded["message_id"]}
-    for name in _OPTIONAL:
+    r: dict[str, Any] = {}
+    for name in _WIRE.order:
         value = loaded.get(name)
         if value is not None:
-            r[name] = value
-    sent_at = loaded.get("sent_at")
-    if sent_at:
-        r["sent_at"] = sent_at.isoformat()
-    done_at = loaded.get("done_at")
-    if done_at:
-        r["done_at"] = done_at.isoformat()
-    price = loaded.get("price")
-    if price:
-        r["price"] = {"price_per_message": _dec_str(price.get("price_per_message")), "currency": price.get("currency")}
-    status = loaded["status"]
-    r["status"] = {k: status.get(k) for k in Status.__slots__}
-    error = loaded.get("error")
-    if error:
-        r["error"] = {k: error.get(k) for k in Error.__slots__}
+            r[name] = _to_json(value, _WIRE.nested.get(name))
     return {"key": key, "source": source, "received_at": received_at.isoformat(), "report": r, "raw": raw}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Raw reports keep JSON numbers as numbers: only parse_float makes Decimals, so each
+        # one was a JSON float, and float() gives back the same shortest repr. parse_float
+        # refuses what a float cannot hold; a Decimal from elsewhere past that is kept as text
+        # rather than written as the non-JSON Infinity.
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that accepts the Decimals ``dlrhook.parsing.parse_json`` produces."""
+    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
 
 
 #: Status, Error and Price objects already built, by their wire dict. They are frozen, and the
@@ -227,10 +184,6 @@ def _shared(make: Callable[..., T], values: dict[str, Any]) -> T:
     return hit
 
 
-def _price(price_per_message: str | None = None, currency: str | None = None, **_: Any) -> Price:
-    return Price(_dec(price_per_message), currency)
-
-
 def _received_at(value: str) -> datetime:
     """``datetime.fromisoformat``, remembering the last one: a batch's reports share it."""
     global _last_received_at
@@ -242,23 +195,130 @@ def _received_at(value: str) -> datetime:
     return parsed
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _dec(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
-def _dec_str(value: Decimal | None) -> str | None:
-    return str(value) if value is not None else None
+def _to_json(value: Any, nested: type | None = None) -> Any:
+    """A field's value in its wire form: times as ISO text, money as Decimal text, a Status, Error
+    or Price (or the dict the schema loaded for one, of that *nested* type) as a dict of its fields."""
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        names = _field_names(nested) if nested else tuple(value)
+        return {name: _to_json(value.get(name)) for name in names}
+    return {name: _to_json(getattr(value, name)) for name in _field_names(type(value))}
 
 
-def _slots_dict(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _price_wire(price: Price | None) -> dict[str, Any] | None:
-    if price is None:
-        return None
-    return {"price_per_message": _dec_str(price.price_per_message), "currency": price.currency}
+def _nested_maker(cls: type[T]) -> Callable[..., T]:
+    """``cls(**wire dict)``: Decimal fields from their text, keys it does not have ignored."""
+    hints = get_type_hints(cls)
+    names = set(_field_names(cls))
+    money = {name for name in names if _base_type(hints[name]) is Decimal}
+
+    def make(**values: Any) -> T:
+        kwargs = {k: (_dec(v) if k in money else v) for k, v in values.items() if k in names}
+        return cls(**kwargs)
+
+    make.__qualname__ = f"make_{cls.__name__}"
+    return make
+
+
+def _base_type(hint: Any) -> Any:
+    """``X | None`` -> ``X``; any other hint as it is."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 else hint
+
+
+@dataclass(frozen=True)
+class _WirePlan:
+    """The report fields of the wire form, derived once from :class:`DeliveryReport`'s own fields.
+
+    ``order``: every report field, in the dataclass's order; ``plain``: those whose JSON value is
+    the attribute itself (text, numbers, booleans); ``rebuilt``: (name, function from the wire
+    value) for the others (times, Status, Error, Price); ``nested``: the dataclass of each nested
+    object; ``required``: the fields whose type does not admit None (a wire without one is not a
+    report). The envelope (key, source, received_at, raw) sits beside ``report``, not in it.
+    """
+
+    order: tuple[str, ...]
+    plain: tuple[str, ...]
+    rebuilt: tuple[tuple[str, Callable[[Any], Any]], ...]
+    nested: dict[str, type]
+    required: tuple[str, ...]
+
+    @classmethod
+    def of(cls, report_cls: type) -> _WirePlan:
+        hints = get_type_hints(report_cls)
+        order: list[str] = []
+        plain: list[str] = []
+        rebuilt: list[tuple[str, Callable[[Any], Any]]] = []
+        nested: dict[str, type] = {}
+        required: list[str] = []
+        for f in dataclasses.fields(report_cls):
+            if f.name in _ENVELOPE:
+                continue
+            order.append(f.name)
+            if type(None) not in get_args(hints[f.name]):
+                required.append(f.name)
+            kind = _base_type(hints[f.name])
+            if kind is datetime:
+                rebuilt.append((f.name, datetime.fromisoformat))
+            elif dataclasses.is_dataclass(kind) and isinstance(kind, type):
+                make = _nested_maker(kind)
+                rebuilt.append((f.name, functools.partial(_shared, make)))
+                nested[f.name] = kind
+            else:
+                plain.append(f.name)
+        return cls(tuple(order), tuple(plain), tuple(rebuilt), nested, tuple(required))
+
+
+def _compile_from_wire(plan: _WirePlan) -> Callable[[type[DeliveryReport], dict[str, Any]], DeliveryReport]:
+    """``from_wire`` written out for the plan's fields, as ``dataclasses`` writes ``__init__``.
+
+    It is a worker's hot path (a few microseconds a report): one call with every field a keyword,
+    no loop, the same code as written by hand, and still derived from the dataclass. A required
+    field missing from the wire raises KeyError (the worker quarantines such a wire).
+    """
+    namespace: dict[str, Any] = {"_received_at": _received_at}
+    rebuilt = dict(plan.rebuilt)
+    arguments = []
+    for name in plan.order:
+        get = f"r[{name!r}]" if name in plan.required else f"r.get({name!r})"
+        if name in rebuilt:
+            namespace[f"_rebuild_{name}"] = rebuilt[name]
+            value = (
+                f"_rebuild_{name}({get})" if name in plan.required else f"_rebuild_{name}(v) if (v := {get}) else None"
+            )
+        else:
+            value = get
+        arguments.append(f"        {name}={value},")
+    source = "\n".join(
+        [
+            "def from_wire(cls, wire):",
+            "    r = wire['report']",
+            "    return cls(",
+            "        key=wire['key'],",
+            "        source=wire['source'],",
+            "        received_at=_received_at(wire['received_at']),",
+            *arguments,
+            "        raw=wire['raw'],",
+            "    )",
+        ]
+    )
+    exec(compile(source, f"<dlrhook.report from_wire: {', '.join(plan.order)}>", "exec"), namespace)  # noqa: S102  # our own field names
+    return namespace["from_wire"]  # type: ignore[no-any-return]
+
+
+#: Fields of DeliveryReport that are not in the wire's ``report`` object.
+_ENVELOPE = frozenset({"key", "source", "received_at", "raw"})
+_WIRE = _WirePlan.of(DeliveryReport)
+_from_wire = _compile_from_wire(_WIRE)

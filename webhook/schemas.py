@@ -7,6 +7,7 @@ schemas document the API in ``/openapi.json``, so the document cannot drift from
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,62 +15,75 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load
 from marshmallow.utils import set_value
 
-#: Status groups whose every status is final (INFOBIP.md, "Status groups"). DELIVERED is final
-#: too, except for DELIVERED_TO_OPERATOR: see :func:`is_final`.
-FINAL_GROUPS = frozenset({"UNDELIVERABLE", "EXPIRED", "REJECTED"})
-#: DELIVERED_TO_OPERATOR: the operator has the message, the handset not yet; a further report follows.
-DELIVERED_TO_OPERATOR_ID = 2
+#: Status groups after which a message's state no longer changes (docs/infobip.md, "Status groups").
+FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
+#: (group, status id) pairs that are intermediate although their group is final:
+#: DELIVERED_TO_OPERATOR reached the operator, not the handset, and a further report may follow.
+INTERMEDIATE_IN_FINAL_GROUPS = frozenset({("DELIVERED", 2)})
 
 
-def is_final(group_name: str, status_id: int | None, status_name: str | None = None) -> bool:
-    """True for Infobip's final statuses: every UNDELIVERABLE, EXPIRED and REJECTED status, and
-    the DELIVERED group except DELIVERED_TO_OPERATOR (id 2, intermediate).
+def is_final(group_name: str, status_id: int | None) -> bool:
+    """True once a message's state can no longer change (docs/infobip.md, "Status groups")."""
+    return group_name in FINAL_GROUPS and (group_name, status_id) not in INTERMEDIATE_IN_FINAL_GROUPS
 
-    A DELIVERED status with no id or an id other than 2 counts as final (DELIVERED_TO_HANDSET is
-    id 5): the group says the message was delivered and nothing says only to the operator. Were
-    it in truth intermediate, nothing is lost: a later final report still replaces it in the
-    message's status (a later final replaces an earlier one), and only intermediate reports,
-    which could not add anything, are kept from replacing it. PENDING, ACCEPTED and unknown
-    groups are intermediate.
-    """
-    if group_name in FINAL_GROUPS:
-        return True
-    if group_name != "DELIVERED":
+
+#: Largest id, group id or count a report may carry: Infobip's ids are (Java) ints. Unknown
+#: statuses pass through, so the bound is the type's, not the table's in docs/infobip.md.
+MAX_INT = 2**31 - 1
+#: A price is money per message: at most a billion either side of zero in any currency, to at most this many places.
+MAX_PRICE = 10**9
+MAX_PRICE_PLACES = 20
+
+
+def _between(value: Any, low: int, high: int) -> bool:
+    """``low <= value <= high`` for a float or Decimal; False for NaN (a Decimal NaN raises)."""
+    try:
+        return bool(low <= value <= high)
+    except ArithmeticError:
         return False
-    return status_id != DELIVERED_TO_OPERATOR_ID and not (status_id is None and status_name == "DELIVERED_TO_OPERATOR")
 
 
-class _Lean(fields.Field[Any]):
-    """A field that skips marshmallow's validator pass when it has no validators.
+String = fields.String
+Boolean = fields.Boolean
+AwareDateTime = fields.AwareDateTime
 
-    ``Field._validate`` builds an ``And`` of the field's validators on every call, even of none:
-    about a microsecond a field, a sixth of what loading a report costs. With no validators that
-    pass can raise nothing, so skipping it changes no result and no error.
+
+class Integer(fields.Integer):
+    """A whole number from 0 to :data:`MAX_INT`, given as a JSON number or as XML text.
+
+    A float or Decimal is range-checked before it is converted: ``int(Decimal("1e300"))``
+    builds a 301-digit number, and a million-digit one takes seconds.
     """
 
-    def _validate(self, value: Any) -> None:
-        if self.validators:
-            super()._validate(value)
+    default_error_messages = {"range": "Must be a whole number from 0 to {high}."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"minimum": 0, "maximum": MAX_INT})
+        super().__init__(strict=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float | decimal.Decimal) and not _between(value, 0, MAX_INT):
+            raise self.make_error("range", high=MAX_INT)
+        number: int = super()._deserialize(value, attr, data, **kwargs)
+        if not 0 <= number <= MAX_INT:
+            raise self.make_error("range", high=MAX_INT)
+        return number
 
 
-class String(_Lean, fields.String):
-    pass
+class Decimal(fields.Decimal):
+    """Money: a finite Decimal of at most :data:`MAX_PRICE` in size, with at most
+    :data:`MAX_PRICE_PLACES` decimal places (marshmallow itself refuses NaN and Infinity)."""
 
+    default_error_messages = {
+        "range": "Must be an amount between -{high} and {high} with at most {places} decimal places."
+    }
 
-class Integer(_Lean, fields.Integer):
-    pass
-
-
-class Decimal(_Lean, fields.Decimal):
-    pass
-
-
-class Boolean(_Lean, fields.Boolean):
-    pass
-
-
-class AwareDateTime(_Lean, fields.AwareDateTime):
-    pass
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> decimal.Decimal:
+        amount: decimal.Decimal = super()._deserialize(value, attr, data, **kwargs)
+        exponent = amount.as_tuple().exponent
+        if not _between(amount, -MAX_PRICE, MAX_PRICE) or not isinstance(exponent, int) or exponent < -MAX_PRICE_PLACES:
+            raise self.make_error("range", high=MAX_PRICE, places=MAX_PRICE_PLACES)
+        return amount
 
 
 class UpperString(String):
@@ -82,13 +96,17 @@ class UpperString(String):
 class TextOrInt(String):
     """A string that Infobip sometimes sends as an integer (``mccMnc`` on the Messages API)."""
 
+    default_error_messages = {"range": "Must be text or a whole number from 0 to {high}."}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= MAX_INT:
+                raise self.make_error("range", high=MAX_INT)
             value = str(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class SharedNested(_Lean, fields.Nested):
+class SharedNested(fields.Nested):
     """A nested object whose load result is remembered by value.
 
     ``status``, ``error`` and ``price`` repeat across nearly every report of a campaign: the
@@ -132,13 +150,16 @@ def _in_utc_range(value: datetime) -> None:
 class _Base(Schema):
     """marshmallow's Schema with a leaner field loop for the one way these schemas load.
 
-    ``Schema._deserialize`` makes a closure, a partial-loading check and a store call for every
+    This is the one place dlrhook leans on marshmallow internals, and why ``pyproject.toml``
+    pins ``marshmallow<5``: it overrides the private ``Schema._deserialize`` (marshmallow 4's
+    signature). That loop makes a closure, a partial-loading check and a store call for every
     field of every report, and runs the whole field machinery for absent optional fields only
-    to learn they are absent: a third of what loading a report cost. For a single mapping, with
-    no ``partial`` and unknown fields excluded (how ingest loads), :meth:`_deserialize` below
-    calls the same ``field.deserialize`` for every field present or required and stores values
-    and errors the same way; anything else goes to marshmallow's own loop.
-    ``tests/test_schemas.py`` checks that both give the same results and errors.
+    to learn they are absent: about a third of what loading a report costs. For a single
+    mapping, with no ``partial`` and unknown fields excluded (how ingest loads), the override
+    calls the same public ``field.deserialize`` for every field present or required, and stores
+    values and errors the same way; anything else goes to marshmallow's own loop.
+    ``tests/test_schemas.py`` checks that both give the same results and errors; if a new
+    marshmallow breaks it, deleting this method gives correct (slower) loading.
     """
 
     class Meta:
@@ -196,18 +217,18 @@ class PriceSchema(_Base):
 
 
 class StatusSchema(_Base):
-    group_id = Integer(data_key="groupId", required=True, strict=False)
+    group_id = Integer(data_key="groupId", required=True)
     group_name = UpperString(data_key="groupName", required=True)
-    id = Integer(allow_none=True, strict=False)
+    id = Integer(allow_none=True)
     name = String(allow_none=True)
     description = String(allow_none=True)
     action = String(allow_none=True)
 
 
 class ErrorSchema(_Base):
-    group_id = Integer(data_key="groupId", allow_none=True, strict=False)
+    group_id = Integer(data_key="groupId", allow_none=True)
     group_name = UpperString(data_key="groupName", allow_none=True)
-    id = Integer(allow_none=True, strict=False)
+    id = Integer(allow_none=True)
     name = String(allow_none=True)
     description = String(allow_none=True)
     permanent = Boolean(allow_none=True)
@@ -222,7 +243,7 @@ class ReportSchema(_Base):
     sender = String(data_key="from", allow_none=True)
     sent_at = AwareDateTime(data_key="sentAt", allow_none=True, validate=_in_utc_range)
     done_at = AwareDateTime(data_key="doneAt", allow_none=True, validate=_in_utc_range)
-    message_count = Integer(data_key="smsCount", allow_none=True, strict=False)
+    message_count = Integer(data_key="smsCount", allow_none=True)
     mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
     price = SharedNested(PriceSchema, allow_none=True)
     callback_data = String(data_key="callbackData", allow_none=True)
@@ -251,8 +272,7 @@ class ReportSchema(_Base):
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        status = data["status"]
-        data["final"] = is_final(status["group_name"], status.get("id"), status.get("name"))
+        data["final"] = is_final(data["status"]["group_name"], data["status"].get("id"))
         return data
 
 
@@ -271,7 +291,13 @@ class PushAnswerSchema(Schema):
     duplicates = fields.Integer(required=True)
     quarantined = fields.Integer(required=True)
     errors = fields.Dict(
-        keys=fields.String(), values=fields.Raw(), metadata={"description": "field errors by report index"}
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "field errors by report index, of the first 100 quarantined reports"},
+    )
+    errors_omitted = fields.Integer(
+        data_key="errorsOmitted",
+        metadata={"description": "quarantined reports whose errors the answer leaves out (over 100)"},
     )
 
 

@@ -77,6 +77,11 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     status_ttl: int = defaults.STATUS_TTL
     reconcile_after: int | None = None
+    handler_timeout: float = defaults.HANDLER_TIMEOUT
+    max_crashes: int = defaults.MAX_CRASHES
+    redis_high_water: float = defaults.REDIS_HIGH_WATER
+    quarantine_ttl: int = defaults.QUARANTINE_TTL
+    max_reports: int = defaults.MAX_REPORTS
 
     @property
     def auth_mode(self) -> str:
@@ -89,11 +94,6 @@ class Settings:
         if self.allowed_ips:
             modes.append("ip-allowlist")
         return "+".join(modes) if modes else "open"
-
-    @property
-    def pull_configured(self) -> bool:
-        """True when the poller has an account to poll."""
-        return bool(self.infobip_base_url) and self.pull_mode != "off"
 
 
 def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
@@ -141,6 +141,7 @@ def _read(env: Env) -> Settings:
     delays = env.list("DLRHOOK_RETRY_DELAYS", list(defaults.RETRY_DELAYS), subcast=int)
     dedup_ttl = env.int("DLRHOOK_DEDUP_TTL", defaults.DEDUP_TTL, validate=positive)
     max_body = env.int("DLRHOOK_MAX_BODY", defaults.MAX_BODY, validate=Range(min=1024))
+    max_reports = env.int("DLRHOOK_MAX_REPORTS", defaults.MAX_REPORTS, validate=Range(min=1, max=1_000_000))
     batch_size = env.int("DLRHOOK_BATCH_SIZE", defaults.BATCH_SIZE, validate=Range(min=1, max=10000))
     queue_name = env.str("DLRHOOK_QUEUE", defaults.QUEUE_NAME, validate=Regexp(r"^[A-Za-z0-9_.-]+$"))
     log_level = env.str("DLRHOOK_LOG_LEVEL", "INFO", validate=OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -176,6 +177,10 @@ def _read(env: Env) -> Settings:
     status_ttl = env.int("DLRHOOK_STATUS_TTL", defaults.STATUS_TTL, validate=positive)
     # Empty means off, as unset does (Heroku's app.json sets optional variables to "").
     reconcile_raw = env.str("DLRHOOK_RECONCILE_AFTER", "").strip()
+    handler_timeout = env.float("DLRHOOK_HANDLER_TIMEOUT", defaults.HANDLER_TIMEOUT, validate=Range(min=0.01, max=3600))
+    max_crashes = env.int("DLRHOOK_MAX_CRASHES", defaults.MAX_CRASHES, validate=Range(min=1, max=100))
+    high_water = env.float("DLRHOOK_REDIS_HIGH_WATER", defaults.REDIS_HIGH_WATER, validate=Range(min=0.1, max=1.0))
+    quarantine_ttl = env.int("DLRHOOK_QUARANTINE_TTL", defaults.QUARANTINE_TTL, validate=Range(min=60))
     try:
         env.seal()
     except EnvValidationError as exc:
@@ -244,6 +249,11 @@ def _read(env: Env) -> Settings:
         api_token=api_token,
         status_ttl=status_ttl,
         reconcile_after=reconcile_after,
+        handler_timeout=handler_timeout,
+        max_crashes=max_crashes,
+        redis_high_water=high_water,
+        quarantine_ttl=quarantine_ttl,
+        max_reports=max_reports,
     )
 
 

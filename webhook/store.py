@@ -5,6 +5,7 @@ Every key dlrhook writes starts with ``dlrhook:`` (RQ's own keys start with ``rq
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -15,12 +16,28 @@ from rq.serializers import JSONSerializer
 from dlrhook.settings import Settings
 
 PREFIX = "dlrhook:"
-#: List of wire reports (JSON) accepted and waiting for a worker.
-INBOX = PREFIX + "inbox"
-#: Set (with expiry) while a drain job is queued: ingest enqueues one only when it is absent.
-DRAIN_PENDING = PREFIX + "drain:pending"
+#: Stream of accepted reports, one entry ``{w: <wire JSON>}`` each. Every handler reads it through
+#: a consumer group of its own name, so each handler progresses (and fails) alone; an entry is
+#: trimmed once every group has acknowledged it (see :mod:`dlrhook.workers.dispatch`).
+REPORTS = PREFIX + "reports"
+#: Hash: handler name -> unix time a worker last registered it. Ingest wakes these handlers.
+HANDLERS = PREFIX + "handlers"
+#: ``dlrhook:drain:pending:<handler>`` = id of a queued drain job for that handler; ingest queues
+#: one only when it is absent (with an expiry, as a safety net).
+DRAIN_PENDING_PREFIX = PREFIX + "drain:pending:"
+#: ``dlrhook:active:<handler>``: sorted set of that handler's running drain jobs (score: lease end).
+ACTIVE_PREFIX = PREFIX + "active:"
+#: ``dlrhook:crashes:<handler>``: hash report key -> calls of it during which the worker died.
+CRASHES_PREFIX = PREFIX + "crashes:"
+#: Before 0.2: the list of accepted reports and the drain jobs' claims. A worker moves what it
+#: finds there into :data:`REPORTS` at start.
+LEGACY_INBOX = PREFIX + "inbox"
+LEGACY_CLAIMED_PREFIX = PREFIX + "claimed:"
 #: Hash: quarantine id -> JSON {raw, errors, source, received_at}.
 QUARANTINE = PREFIX + "quarantine"
+#: Sorted set: quarantine id -> ms since epoch when quarantined. Worker maintenance deletes
+#: entries older than ``DLRHOOK_QUARANTINE_TTL`` through it, reading only the expired ones.
+QUARANTINE_TIMES = PREFIX + "quarantine:times"
 #: Unix time of the last push received (the poller's fallback mode reads it).
 LAST_PUSH = PREFIX + "last-push"
 #: Prefix of the dedup keys: ``dlrhook:s:`` + the first 12 bytes of the report key, raw. Short on
@@ -33,8 +50,6 @@ def seen_key(report_key: str) -> bytes:
     return SEEN_PREFIX + bytes.fromhex(report_key)[:12]
 
 
-#: Prefix of a running drain job's claimed batch: ``dlrhook:claimed:<job id>``.
-CLAIMED_PREFIX = PREFIX + "claimed:"
 #: Hash: page id -> raw body of an Infobip pull page not yet ingested.
 PULL_PAGES = PREFIX + "pull:pages"
 #: Hash: page id -> JSON {id, error, body or body_b64, rejected_at}: fetched pages that could
@@ -43,6 +58,7 @@ PULL_REJECTED = PREFIX + "pull:rejected"
 #: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``.
 PULL_LOCK_PREFIX = PREFIX + "pull:lock:"
 
+#: The drain job: ``drain(handler_name)`` delivers that handler's share of :data:`REPORTS`.
 DRAIN_FUNC = "dlrhook.workers.dispatch.drain"
 #: The retry job: ``deliver(handler_name, wires, attempt)`` for one handler and some reports.
 DELIVER_FUNC = "dlrhook.workers.dispatch.deliver"
@@ -82,6 +98,44 @@ def script(conn: redis.Redis, source: str) -> Script:
     if found is None:
         found = _SCRIPTS[source] = conn.register_script(source)
     return found
+
+
+class _Room:
+    """Whether Redis has room for more reports, read at most once a second per process."""
+
+    def __init__(self) -> None:
+        self.checked_at = 0.0
+        self.full: str | None = None
+
+
+_room: dict[int, _Room] = {}
+
+
+def over_high_water(conn: redis.Redis, settings: Settings) -> str | None:
+    """A reason when Redis's memory is above ``DLRHOOK_REDIS_HIGH_WATER`` of its maxmemory, else None.
+
+    Pushes are refused above it (503, Infobip retries) so that Redis keeps room for what workers
+    write while they deliver (acknowledgements, retry jobs, RQ's bookkeeping): a full Redis
+    would stop the very processes that empty it. Read from INFO at most once a second.
+    """
+    room = _room.setdefault(id(conn), _Room())
+    now = time.monotonic()
+    if now - room.checked_at >= 1.0:
+        info = conn.info("memory")
+        used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+        room.checked_at = now
+        room.full = None
+        if limit and used >= settings.redis_high_water * limit:
+            room.full = (
+                f"Redis holds {used / limit:.0%} of its maxmemory (DLRHOOK_REDIS_HIGH_WATER is "
+                f"{settings.redis_high_water:.0%}): pushes wait while the workers take reports out"
+            )
+    return room.full
+
+
+def pending_key(handler: str) -> str:
+    """The key naming the queued drain job of *handler*."""
+    return DRAIN_PENDING_PREFIX + handler
 
 
 def queue(conn: redis.Redis, settings: Settings) -> Queue:

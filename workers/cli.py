@@ -254,18 +254,19 @@ def failed() -> None:
 
 @failed.command("list")
 def failed_list() -> None:
-    """One line per dead letter: job id, handler, reports, attempts, when, last error."""
+    """One line per dead letter: job id, handler, message ids, attempts, when, reason."""
     from dlrhook.workers.replay import dead_letters
 
     entries = dead_letters(_queue(settings_or_exit()))
     if not entries:
         click.echo("no failed jobs")
         return
-    click.echo("JOB ID\tHANDLER\tREPORTS\tATTEMPTS\tFAILED AT\tLAST ERROR")
+    click.echo("JOB ID\tHANDLER\tREPORTS\tMESSAGE IDS\tATTEMPTS\tFAILED AT\tREASON")
     for e in entries:
         when = e.failed_at.isoformat(timespec="seconds") if e.failed_at else "-"
         attempts = "-" if e.attempts is None else str(e.attempts)
-        click.echo(f"{e.job_id}\t{e.handler}\t{e.reports}\t{attempts}\t{when}\t{e.error}")
+        ids = ",".join(e.message_ids[:5]) + (f",+{len(e.message_ids) - 5}" if len(e.message_ids) > 5 else "")
+        click.echo(f"{e.job_id}\t{e.handler}\t{e.reports}\t{ids or '-'}\t{attempts}\t{when}\t{e.error}")
 
 
 @failed.command("replay")
@@ -283,6 +284,43 @@ def failed_replay(job_id: str | None, replay_all: bool) -> None:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(1)
     click.echo(f"re-queued {len(done)} job(s)")
+
+
+@main.group()
+def handlers() -> None:
+    """The handlers reports are kept for, and how many wait for each."""
+
+
+@handlers.command("list")
+def handlers_list() -> None:
+    """One line per registered handler: name and reports not yet delivered to it."""
+    from dlrhook import store
+    from dlrhook.workers import dispatch
+
+    conn = store.connect(settings_or_exit())
+    waiting = dispatch.backlog(conn)
+    names = dispatch.registered(conn)
+    if not names:
+        click.echo("no handler registered yet (a worker registers its handlers when it starts)")
+        return
+    click.echo("HANDLER\tWAITING")
+    for name in names:
+        click.echo(f"{name}\t{waiting.get(name, 0)}")
+
+
+@handlers.command("forget")
+@click.argument("name")
+def handlers_forget(name: str) -> None:
+    """Stop keeping reports for NAME, a handler no worker runs any more (its waiting reports are dropped)."""
+    from dlrhook import store
+    from dlrhook.workers import dispatch
+
+    conn = store.connect(settings_or_exit())
+    if name not in dispatch.registered(conn):
+        click.echo(f"dlrhook: no registered handler {name!r}", err=True)
+        sys.exit(1)
+    dropped = dispatch.forget(conn, name)
+    click.echo(f"forgot handler {name}: {dropped} waiting reports are no longer kept for it")
 
 
 @main.group()

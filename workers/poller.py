@@ -18,7 +18,8 @@ crash could lose a report for good. The contract:
 The waits are made by the loop itself rather than by urllib3's Retry or tenacity: each wait
 must be cut short by a stop request and each retry must re-check Redis, pending pages and the
 lock first, which a retry inside the HTTP call would skip. The delays are urllib3's Retry-After
-parsing (``dlrhook.workers.infobip.retry_after_seconds``) and the few lines of :class:`Backoff`.
+parsing (``dlrhook.workers.infobip.retry_after_seconds``) and redis-py's equal-jitter backoff
+(:class:`Backoff` counts the failures in a row).
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import random
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.backoff import EqualJitterBackoff
 from redis.exceptions import LockError
 from redis.lock import Lock
 
@@ -100,23 +101,26 @@ class DrainTotals:
         }
 
 
-@dataclass
 class Backoff:
     """Exponential backoff with "equal jitter": the n-th wait is in [d/2, d], d = base * 2**n, capped.
 
     The lower half is fixed so that a wait is never near zero; the upper half is random so that
-    many pollers restarted together do not retry in step.
+    many pollers restarted together do not retry in step. The delays are redis-py's
+    :class:`~redis.backoff.EqualJitterBackoff`; this only counts the failures in a row.
     """
 
-    base: float
-    cap: float
-    failures: int = field(default=0)
+    def __init__(self, base: float, cap: float) -> None:
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+        self._delays = EqualJitterBackoff(cap=cap, base=base)
 
     def next(self) -> float:
         """The next wait, in seconds; each call doubles the following one (up to ``cap``)."""
-        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures, 62))
+        # The exponent stops growing once base * 2**n passes any cap (and before a float overflows).
+        wait = self._delays.compute(min(self.failures, 62))
         self.failures += 1
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return wait
 
     def reset(self) -> None:
         """After a success: the next failure waits ``base`` again."""
@@ -419,16 +423,27 @@ class Poller:
     def ingest_page(self, page_id: str, body: bytes) -> tuple[int, IngestResult | None]:
         """Parse a stored page and ingest its reports, then delete it; return (reports, result).
 
-        A body that is not a JSON ``results`` document moves to ``store.PULL_REJECTED`` (result
-        None). Raises :class:`StoreUnavailable` or ``redis.RedisError`` with the page still
-        stored, so it is ingested again later (ingest's dedup makes that safe).
+        A body that is not a JSON ``results`` document (or holds a number no report could hold,
+        ``NaN`` or ``1e1000000``), or that ingest fails on for any reason but Redis, moves to
+        ``store.PULL_REJECTED`` (result None); reports that fail validation are quarantined.
+        Raises :class:`StoreUnavailable` or ``redis.RedisError`` with the page still stored, so
+        it is ingested again later (ingest's dedup makes that safe).
         """
         try:
             reports = results_of(parse_json(body))
         except PushRejected as exc:
             self._reject(page_id, body, exc.detail)
             return 0, None
-        result = ingest(self.conn, reports, source="pull", settings=self.settings)
+        try:
+            result = ingest(self.conn, reports, source="pull", settings=self.settings)
+        except (StoreUnavailable, redis.RedisError):
+            raise
+        except Exception as exc:
+            # A page that makes ingest fail for any other reason would fail again on every
+            # retry and hold back every page after it: keep it aside, as an unparseable one.
+            log.exception("a pulled page could not be ingested", extra={"page_id": page_id})
+            self._reject(page_id, body, f"ingest failed: {type(exc).__name__}: {exc}")
+            return 0, None
         self.conn.hdel(store.PULL_PAGES, page_id)
         log.info(
             "pulled page ingested",

@@ -21,8 +21,10 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from dlrhook import store
-from dlrhook.ingest import dumps, ingest
+from dlrhook import drains, store
+from dlrhook.ingest import ingest
+from dlrhook.quarantine import accepted_before
+from dlrhook.report import dumps, report_key
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 
@@ -37,6 +39,7 @@ class DeadLetter:
     attempts: int | None
     error: str
     failed_at: datetime | None
+    message_ids: tuple[str, ...] = ()
 
 
 def dead_letters(q: Queue) -> list[DeadLetter]:
@@ -44,6 +47,8 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
     registry = FailedJobRegistry(queue=q)
     out = []
     for job_id in registry.get_job_ids():
+        if job_id.startswith(drains.JOB_PREFIX):
+            continue  # a drain whose worker died: it carries no reports (they are in the stream)
         try:
             job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
         except NoSuchJobError:
@@ -54,6 +59,9 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
         reports = meta.get("reports") or (len(args[1]) if job.func_name == store.DELIVER_FUNC and len(args) > 1 else 0)
         latest = job.latest_result()
         error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
+        ids = meta.get("message_ids")
+        if ids is None and job.func_name == store.DELIVER_FUNC and len(args) > 1 and isinstance(args[1], list):
+            ids = [str((w.get("report") or {}).get("message_id", "")) for w in args[1] if isinstance(w, dict)]
         out.append(
             DeadLetter(
                 job_id=job.id,
@@ -62,6 +70,7 @@ def dead_letters(q: Queue) -> list[DeadLetter]:
                 attempts=meta.get("attempts"),
                 error=error,
                 failed_at=job.ended_at,
+                message_ids=tuple(str(i) for i in ids or ()),
             )
         )
     return out
@@ -103,7 +112,9 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
     """Validate the given entries again (all when *ids* is None) and ingest the valid ones.
 
     An entry is removed only once ingested (accepted, or a duplicate of a report already
-    taken); one still invalid stays, with its errors updated. Raises :class:`LookupError` for
+    taken); one still invalid stays, with its errors updated. An entry a worker made (its report
+    had been accepted, then could not be read) is delivered again, not counted as a duplicate
+    of its own first acceptance. Raises :class:`LookupError` for
     an unknown id.
     """
     result = QuarantineReplay([], [], [])
@@ -118,12 +129,17 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
         try:
             if not isinstance(raw, dict):
                 raise ValidationError({"_schema": ["A report must be an object."]})
-            schema.load(raw)
+            loaded = schema.load(raw)
         except ValidationError as exc:
             entry["errors"] = exc.messages
             conn.hset(store.QUARANTINE, qid, dumps(entry))
             result.still_invalid.append(qid)
             continue
+        if accepted_before(entry):
+            # A worker quarantined it after ingest had accepted it, so the report's own dedup
+            # mark is set and would make this replay a duplicate that reaches no handler. Forget
+            # that one mark (this report's only) so that ingest takes it as new.
+            conn.delete(store.seen_key(report_key(loaded)))
         outcome = ingest(conn, [raw], source=str(entry.get("source") or "push"), settings=settings)
         if outcome.quarantined:  # valid a moment ago: ingest made a new entry, keep the old one only
             result.still_invalid.append(qid)

@@ -1,6 +1,6 @@
 """``dlrhook simulate``: POST realistic Infobip delivery-report batches to a receiver.
 
-How a user checks a deployment and how the benchmarks drive load. Reports follow INFOBIP.md:
+How a user checks a deployment and how the benchmarks drive load. Reports follow docs/infobip.md:
 v1 (or v3) field names, JSON or the XML ``reportResponse`` form, a mix of statuses with
 permanent and temporary errors, "pending then delivered" pairs for one message, and exact
 re-sends of earlier reports (which the receiver must count as duplicates).

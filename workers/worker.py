@@ -4,48 +4,79 @@ Why :class:`rq.SimpleWorker` (no fork): the default ``Worker`` forks a work hors
 cost paid again for every drain and retry job; a drain already carries up to thousands of
 reports, and handler plugins keep their connections (HTTP sessions, database pools) warm only
 in a process that lives on. The price of running jobs in the worker's own process is that a
-crashing handler takes the worker down: the platform restarts it, and the abandoned job is
-recovered as below.
+crashing handler takes the worker down: the platform restarts it, and the abandoned batch is
+reclaimed and delivered one report at a time, crashes counted (:mod:`dlrhook.workers.dispatch`).
 
 What this subclass changes, and why:
 
+- Job timeouts are dlrhook's own: every handler call is bounded by ``DLRHOOK_HANDLER_TIMEOUT``
+  and a drain by ``DLRHOOK_DRAIN_BUDGET``, so RQ's job-wide SIGALRM is switched off (it would
+  share the one alarm with the per-call one).
 - Abandoned jobs are noticed within ``DLRHOOK_ABANDON_AFTER`` seconds, not RQ's minutes: the
   execution heartbeat TTL is that many seconds, kept alive by a thread while a job runs (a
-  SIGKILL stops the thread with the process), and maintenance (RQ's registry cleanup, which
-  retries or fails abandoned jobs, then :func:`dlrhook.workers.dispatch.recover_claims` and the inbox
-  check) runs every ``DLRHOOK_MAINTENANCE_INTERVAL`` seconds, also while idle.
+  SIGKILL stops the thread with the process), and maintenance (RQ's registry cleanup, then
+  :func:`dlrhook.workers.dispatch.maintain`) runs every ``DLRHOOK_MAINTENANCE_INTERVAL``
+  seconds, also while idle.
 - SIGTERM (Heroku gives 30 s before SIGKILL): the running job is finished; a drain stops
-  claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handlers have
+  claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handler has
   not been given yet back to the queue (:mod:`dlrhook.workers.runtime`).
+- Redis refusing a write (full) or unreachable never ends the process: :func:`run` logs, waits
+  with a growing, jittered delay, and starts working again by itself.
+- Failed jobs are logged without their arguments (they hold phone numbers).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
+from rq.timeouts import BaseDeathPenalty
 from rq.worker.base import WorkerStatus
 
 from dlrhook import store
 from dlrhook.settings import Settings
 from dlrhook.workers import dispatch, runtime
+from dlrhook.workers import handlers as handler_registry
 
 log = logging.getLogger("dlrhook.worker")
 
 
-class DispatchWorker(SimpleWorker):
-    """A no-fork RQ worker whose abandoned jobs and orphaned claims are recovered in seconds."""
+class NoDeathPenalty(BaseDeathPenalty):
+    """RQ's job timeout, off: dlrhook bounds each handler call and each drain itself."""
 
-    def __init__(self, queues: Any, *, settings: Settings, connection: redis.Redis, **kwargs: Any) -> None:
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class DispatchWorker(SimpleWorker):
+    """A no-fork RQ worker whose abandoned jobs and batches are recovered in seconds."""
+
+    death_penalty_class = NoDeathPenalty
+
+    def __init__(
+        self,
+        queues: Any,
+        *,
+        settings: Settings,
+        connection: redis.Redis,
+        handler_names: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.settings = settings
+        self.handler_names = handler_names if handler_names is not None else []
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("maintenance_interval", settings.maintenance_interval)
         kwargs.setdefault("job_monitoring_interval", max(1, settings.abandon_after // 3))
@@ -82,14 +113,25 @@ class DispatchWorker(SimpleWorker):
                 log.warning("heartbeat for job %s failed: %s", job.id, exc)
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance, then claim recovery and the inbox check (errors logged, never raised)."""
-        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        """RQ's maintenance, then dlrhook's (errors logged, never raised)."""
+        try:
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            log.warning("RQ maintenance failed, will try again: %s", exc)
         for queue in self.queues:
             try:
-                dispatch.recover_claims(self.connection, queue)
-                dispatch.check_inbox(self.connection, queue)
+                dispatch.register(self.connection, self.handler_names)
+                dispatch.maintain(self.connection, queue, self.settings)
             except redis.RedisError as exc:
-                log.warning("claim recovery failed, will try again: %s", exc)
+                log.warning("dispatch maintenance failed, will try again: %s", exc)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """Log a failed job by id and function, never its arguments (they hold reports)."""
+        try:
+            func_name = job.func_name
+        except Exception:
+            func_name = "<unreadable>"
+        log.error("job %s (%s) failed", job.id, func_name, exc_info=exc_info or None)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: finish the current job, handing back what the grace period cannot take."""
@@ -98,8 +140,43 @@ class DispatchWorker(SimpleWorker):
 
 
 def run(settings: Settings, *, burst: bool = False) -> bool:
-    """Run a worker with its scheduler on the dlrhook queue until stopped (or, *burst*, idle)."""
+    """Run a worker with its scheduler on the dlrhook queue until stopped (or, *burst*, idle).
+
+    Redis errors (full, unreachable) never end it: it logs, waits (redis-py's jittered
+    exponential backoff, 1 s growing to 30 s) and starts again, as many times as it takes.
+    """
     runtime.configure(settings)
     conn = store.connect(settings)
-    worker = DispatchWorker([store.queue(conn, settings)], settings=settings, connection=conn)
-    return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    backoff = ExponentialWithJitterBackoff(cap=30, base=1)
+    failures = 0
+    while True:
+        try:
+            chosen = prepare(conn, settings)
+            worker = DispatchWorker(
+                [store.queue(conn, settings)], settings=settings, connection=conn, handler_names=chosen
+            )
+            return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        except redis.RedisError as exc:
+            if runtime.stopping():
+                return False
+            failures += 1
+            wait = backoff.compute(failures)
+            log.error("Redis refused the worker (%s: %s); starting again in %.1f s", type(exc).__name__, exc, wait)
+            time.sleep(wait)
+
+
+def prepare(conn: redis.Redis, settings: Settings) -> list[str]:
+    """What a worker does before its first job: take over reports left by an older dlrhook,
+    register its handlers (each gets its consumer group), and queue the drains that have work."""
+    dispatch.migrate_legacy(conn)
+    chosen = [h.name for h in handler_registry.select(settings)]
+    dispatch.register(conn, chosen)
+    others = sorted(set(dispatch.registered(conn)) - set(chosen))
+    if others:
+        log.warning(
+            "reports are also kept for handlers this worker does not run: %s "
+            "(another worker's, or removed ones: `dlrhook handlers forget NAME` stops keeping them)",
+            ", ".join(others),
+        )
+    dispatch.maintain(conn, store.queue(conn, settings), settings)
+    return chosen

@@ -6,7 +6,11 @@ calls made in worker subprocesses too; failures are switched on through Redis ke
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
+import signal
 import time
 from typing import Any
 
@@ -95,3 +99,47 @@ def slow(report: DeliveryReport) -> None:
 def calls(conn: redis.Redis, handler: str) -> list[Any]:
     """The recorded calls of *handler*, decoded."""
     return [json.loads(v) if v[:1] in (b"{", b"[") else v.decode() for v in conn.lrange(f"test:calls:{handler}", 0, -1)]
+
+
+def record_too(report: DeliveryReport) -> None:
+    """A second recording handler (message ids only), to show handlers progress apart."""
+    _conn().rpush("test:calls:test-record-too", report.message_id)
+
+
+def hang(report: DeliveryReport) -> None:
+    """For message ids in ``test:hang``: sleeps an hour (Python code, interruptible), or with
+    ``test:hang:c`` set, computes in C code (OpenSSL's PBKDF2, a billion rounds) that no signal
+    interrupts, or with ``test:hang:gil`` in a C loop that also holds the GIL (no other thread
+    of the process runs). Others are recorded."""
+    conn = _conn()
+    if conn.sismember("test:hang", report.message_id):
+        conn.rpush("test:started:test-hang", report.message_id)
+        if conn.exists("test:hang:c"):
+            hashlib.pbkdf2_hmac("sha256", b"stuck", b"in C", 10**9)  # many minutes in OpenSSL
+        if conn.exists("test:hang:gil"):
+            sum(range(10**14))  # hours in one C loop that never lets go of the GIL
+        time.sleep(3600)
+    conn.rpush("test:calls:test-hang", report.message_id)
+
+
+def crash(report: DeliveryReport) -> None:
+    """Kills its own process (SIGKILL) for message ids in ``test:poison``; records the others."""
+    conn = _conn()
+    conn.rpush("test:started:test-crash", report.message_id)
+    if conn.sismember("test:poison", report.message_id):
+        os.kill(os.getpid(), signal.SIGKILL)
+    conn.rpush("test:calls:test-crash", report.message_id)
+
+
+def sleep5(report: DeliveryReport) -> None:
+    """A handler as fast as a database upsert: 5 ms a report."""
+    time.sleep(0.005)
+    conn = _conn()
+    conn.rpush("test:calls:test-sleep5", report.message_id)
+    conn.hincrby("test:pids:test-sleep5", str(os.getpid()), 1)
+
+
+def leaky(report: DeliveryReport) -> None:
+    """Always fails, careless with personal data: it logs the report and raises with it."""
+    logging.getLogger("dlrhook_testplugin").warning("cannot deliver %r to %s", report, report.to)
+    raise RuntimeError(f"cannot deliver {report!r} to {report.to}")
