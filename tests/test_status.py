@@ -432,3 +432,16 @@ def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree
     }
     for m in messages:
         assert names(status.message(conn, m)) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+
+
+def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(conn: redis_lib.Redis) -> None:
+    odd = report("m", "PENDING_ENROUTE", 1)
+    odd = dataclasses.replace(odd, status=dataclasses.replace(odd.status, group_name="ODD|GROUP"), key="odd")
+    status.fold(conn, [odd, report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }

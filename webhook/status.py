@@ -225,7 +225,7 @@ def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[i
         report.key,
         final,
         done_ms,
-        status.group_name,
+        status.group_name.replace("|", "/"),  # "|" separates the script's packed fields
         report.bulk_id or "",
         number,
         f',"final":{flag},"doneAt":{done}',
