@@ -108,14 +108,14 @@ def test_a_log_entry_keeps_its_unknown_fields_but_not_the_message_text(
 ) -> None:
     settings = account()
     conn.zadd(status.INTERMEDIATE, {"m-1": time.time() * 1000 - 10_000})
-    fake.add_logs([make_log_entry(raw_report("m-1", "DELIVERED_TO_HANDSET", 8))])
+    fake.add_logs([{**make_log_entry(raw_report("m-1", "DELIVERED_TO_HANDSET", 8)), "text": "v1's name for it"}])
 
     reconcile(conn, settings, InfobipClient.from_settings(settings), 0)
 
     items = [json.loads(fields[b"w"]) for _, fields in conn.xrange(store.REPORTS)]
     logged = [i for i in items if i["source"] == "logs"]
     assert len(logged) == 1
-    assert "content" not in logged[0]["raw"]
+    assert "content" not in logged[0]["raw"] and "text" not in logged[0]["raw"]
     assert logged[0]["raw"]["destination"] == "41793026727"
     assert logged[0]["report"]["to"] == "41793026727"
     assert logged[0]["report"]["message_count"] == 1

@@ -37,9 +37,9 @@ log = logging.getLogger("dlrhook.reconcile")
 
 #: Infobip keeps message logs 48 hours: a message whose status last changed earlier cannot be asked about.
 LOGS_KEPT = 48 * 3600
-#: A log entry's fields that a delivery report does not have and that are not kept: ``content``
-#: is the message's text (personal data a report never carries).
-DROPPED = ("content",)
+#: A log entry's fields that a delivery report does not have and that are not kept: the
+#: message's text, ``content`` in v3 logs and ``text`` in v1 (personal data a report never carries).
+DROPPED = ("content", "text")
 
 
 class ReconcileFailed(DlrhookError):
@@ -75,9 +75,9 @@ class ReconcileTotals:
 
 def as_report(entry: Any) -> Any:
     """A log entry in the report schema's names: ``destination`` is the report's ``to`` (v3
-    logs); ``sender``, ``messageCount`` and ``platform{}`` the schema reads already; the
-    message's ``content`` is dropped. Anything that is not an object is left to the schema
-    to quarantine."""
+    logs); ``sender``, ``messageCount`` and ``platform{}`` the schema reads already, and v1
+    logs use the report's own names; the message's text (``content``, ``text``) is dropped.
+    Anything that is not an object is left to the schema to quarantine."""
     if not isinstance(entry, dict):
         return entry
     report = {k: v for k, v in entry.items() if k not in DROPPED}
