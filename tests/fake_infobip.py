@@ -12,6 +12,10 @@ honoured, 50 by default as Infobip does). A wrong ``Authorization`` gets 401. A 
 fails the test on any violation or any two requests in flight at once. Injected answers
 (429 with or without Retry-After, 500, slow answers, garbage bodies) apply to the next
 requests in order. Every request is logged with its start and end (``time.monotonic``).
+
+It also serves Infobip's message logs, ``GET /sms/3/logs?messageId=..&messageId=..`` (not
+consume-once): :meth:`FakeInfobip.add_logs` sets each message's log entry (v3 names:
+``sender``, ``destination``, ``messageCount``, ``content``); injected answers apply to it too.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 REPORTS_PATH = "/sms/1/reports"
+LOGS_PATH = "/sms/3/logs"
 DEFAULT_LIMIT = 50  # Infobip's default when no limit is sent
 
 
@@ -54,6 +59,7 @@ class Request:
     end: float = 0.0
     path: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)  # every value of repeated parameters
     authorized: bool = False
     accept: str | None = None
     status: int = 0
@@ -126,6 +132,7 @@ class FakeInfobip:
         self.in_flight = 0
         self.max_in_flight = 0
         self._reports: list[dict[str, Any]] = []
+        self._logs: dict[str, dict[str, Any]] = {}
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -159,6 +166,12 @@ class FakeInfobip:
         """Queue reports to be returned (each exactly once, in order)."""
         with self._lock:
             self._reports.extend(reports)
+
+    def add_logs(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Set the log entry of each entry's message (kept: logs can be read again)."""
+        with self._lock:
+            for entry in entries:
+                self._logs[entry["messageId"]] = entry
 
     def inject(self, *answers: Answer) -> None:
         """Answer the next requests with these, in order; then behave normally again."""
@@ -195,6 +208,8 @@ class FakeInfobip:
             if not request.authorized:
                 body = {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED", "text": "Invalid login"}}}
                 return 401, {}, json.dumps(body).encode(), self.delay
+            if request.path == LOGS_PATH:
+                return self._logs_answer(request)
             if request.path != self.path:
                 return 404, {}, b'{"requestError":{"serviceException":{"messageId":"NOT_FOUND"}}}', self.delay
             limit = request.limit if request.limit is not None else DEFAULT_LIMIT
@@ -220,6 +235,24 @@ class FakeInfobip:
             request.returned = len(picked)
             return 200, {}, json.dumps({"results": picked}).encode(), delay
 
+    def _logs_answer(self, request: Request) -> tuple[int, dict[str, str], bytes, float]:
+        """A logs request (the lock is held): the entries of the messages asked about."""
+        limit = request.limit if request.limit is not None else DEFAULT_LIMIT
+        if not 1 <= limit <= 1000:
+            self.violations.append(f"logs limit={limit} is outside 1..1000")
+            return 400, {}, b'{"requestError":{"serviceException":{"messageId":"BAD_REQUEST"}}}', self.delay
+        answer = self._answers.pop(0) if self._answers else Answer()
+        delay = self.delay + answer.delay
+        if answer.status != 200:
+            headers = {"Retry-After": answer.retry_after} if answer.retry_after is not None else {}
+            return answer.status, headers, b'{"requestError":{}}', delay
+        if answer.body is not None:
+            return 200, {}, answer.body, delay
+        wanted = request.query.get("messageId", [])
+        picked = [self._logs[m] for m in wanted if m in self._logs][:limit]
+        request.returned = len(picked)
+        return 200, {}, json.dumps({"results": picked}).encode(), delay
+
     def _finish(self, request: Request) -> None:
         with self._lock:
             if not request.end:
@@ -241,7 +274,8 @@ class FakeInfobip:
                 try:
                     split = urlsplit(self.path)
                     request.path = split.path
-                    request.params = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                    request.query = parse_qs(split.query)
+                    request.params = {k: v[-1] for k, v in request.query.items()}
                     request.accept = self.headers.get("Accept")
                     status, headers, body, delay = fake._answer(request, self.headers.get("Authorization"))
                     if delay:
@@ -266,3 +300,23 @@ class FakeInfobip:
                 pass  # quiet: the request log is the record
 
         return Handler
+
+
+def make_log_entry(report: dict[str, Any]) -> dict[str, Any]:
+    """The v3 message log entry Infobip keeps for the message of a v1 *report*: ``sender``,
+    ``destination``, ``messageCount``, ``platform{}`` and the message's ``content``."""
+    entry = {
+        "sender": report.get("from", "InfoSMS"),
+        "destination": report["to"],
+        "bulkId": report.get("bulkId"),
+        "messageId": report["messageId"],
+        "sentAt": report.get("sentAt"),
+        "doneAt": report.get("doneAt"),
+        "messageCount": report.get("smsCount", 1),
+        "price": report.get("price"),
+        "status": report["status"],
+        "error": report.get("error"),
+        "platform": {"entityId": "e", "applicationId": "a"},
+        "content": {"text": "Your code is 1234"},
+    }
+    return {k: v for k, v in entry.items() if v is not None}

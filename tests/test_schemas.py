@@ -188,6 +188,41 @@ def test_the_lean_field_loop_gives_marshmallows_own_results_and_errors() -> None
     assert compared > 300
 
 
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}, True),
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 2, "name": "DELIVERED_TO_OPERATOR"}, False),
+        ({"groupId": 3, "groupName": "DELIVERED"}, True),
+        ({"groupId": 3, "groupName": "DELIVERED", "id": 77, "name": "DELIVERED_SOMEHOW"}, True),
+        ({"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE"}, False),
+        ({"groupId": 0, "groupName": "ACCEPTED"}, False),
+        ({"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED"}, True),
+        ({"groupId": 4, "groupName": "EXPIRED", "id": 15, "name": "EXPIRED_EXPIRED"}, True),
+        ({"groupId": 5, "groupName": "REJECTED", "id": 6, "name": "REJECTED_NETWORK"}, True),
+    ],
+    ids=[
+        "handset",
+        "operator",
+        "delivered-without-id",
+        "delivered-unknown-id",
+        "pending",
+        "accepted",
+        "undeliverable",
+        "expired",
+        "rejected",
+    ],
+)
+def test_only_delivered_to_operator_is_intermediate_in_the_delivered_group(status: dict, final: bool) -> None:
+    raw = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    raw["status"] = status
+    loaded = SCHEMA.load(raw)
+    wire = wire_from_loaded(loaded, raw, key="k", source="push", received_at=datetime.now(UTC))
+
+    assert loaded["final"] is final
+    assert DeliveryReport.from_wire(json.loads(json.dumps(wire))).final is final
+
+
 def test_the_schema_and_the_report_class_have_the_same_fields_at_every_level() -> None:
     envelope = {"key", "source", "received_at", "raw"}  # set by ingest, not loaded from the report
     report_fields = {f.name for f in dataclasses.fields(DeliveryReport)} - envelope

@@ -70,3 +70,17 @@ def test_the_web_process_refuses_to_start_naming_the_variable(redis_url: str) ->
     assert done.returncode == 2
     assert "DLRHOOK_MAX_BODY" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_status_settings_have_defaults_and_reconciliation_is_off_unless_set(env: Callable[..., Settings]) -> None:
+    settings = env(DLRHOOK_RECONCILE_AFTER="")
+
+    assert (settings.api_token, settings.status_ttl, settings.reconcile_after) == (None, 7 * 24 * 3600, None)
+    assert "api-secret-value" not in repr(env(DLRHOOK_API_TOKEN="api-secret-value"))
+    assert env(DLRHOOK_RECONCILE_AFTER="3600").reconcile_after == 3600
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_bad_reconcile_after_stops_the_start_naming_it(env: Callable[..., Settings], value: str) -> None:
+    with pytest.raises(SettingsError, match="DLRHOOK_RECONCILE_AFTER"):
+        env(DLRHOOK_RECONCILE_AFTER=value)

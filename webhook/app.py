@@ -12,7 +12,7 @@ import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dlrhook import auth, logs, metrics, openapi, problems, store
+from dlrhook import api, auth, logs, metrics, openapi, problems, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
     app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
     app.add_url_rule("/openapi.json", view_func=openapi_view, methods=["GET"])
+    api.init_app(app)
     if settings.auth_mode == "open":
         log.warning(
             "NO AUTHENTICATION: POST /notify accepts anyone's reports. "

@@ -10,7 +10,7 @@ import binascii
 import hmac
 import ipaddress
 
-from dlrhook.errors import PushRejected
+from dlrhook.errors import ApiRejected, PushRejected
 from dlrhook.settings import Settings
 
 
@@ -71,3 +71,20 @@ def check_push(
     if not header and query_token is None:
         raise PushRejected("unauthorized", "credentials are required: ?token=, Bearer or Basic")
     raise PushRejected("unauthorized", "the credentials offered are not valid")
+
+
+def check_api(settings: Settings, *, authorization: str | None) -> None:
+    """Raise :class:`ApiRejected` unless *authorization* is ``Bearer <DLRHOOK_API_TOKEN>``.
+
+    Only that token opens the read API: the push credentials (``DLRHOOK_TOKEN``, Basic), which
+    Infobip holds, never do, and neither does a ``?token=`` in the URL (URLs end up in logs).
+    The caller answers 404 before this when ``DLRHOOK_API_TOKEN`` is unset.
+    """
+    expected = settings.api_token
+    if not expected:
+        raise ApiRejected("the read API is off: DLRHOOK_API_TOKEN is not set")
+    if not authorization:
+        raise ApiRejected("credentials are required: Authorization: Bearer <DLRHOOK_API_TOKEN>")
+    offered = _bearer(authorization)
+    if offered is None or not _same(offered, expected):
+        raise ApiRejected("the credentials offered are not valid for the read API")

@@ -64,3 +64,18 @@ PULL_LOCK_TTL = 30
 MAX_DEPTH = 32
 #: Seconds Infobip is asked to wait (Retry-After) when Redis cannot take a batch.
 RETRY_AFTER = 60
+
+#: Seconds a message's folded status (and its bulk's counters) is kept after its last change.
+STATUS_TTL = 7 * 24 * 3600
+#: ``dlrhook reconcile`` asks about messages intermediate for this long unless told otherwise.
+RECONCILE_OLDER_THAN = 3600
+#: Seconds between two reconcile passes of the poller when DLRHOOK_RECONCILE_AFTER is set.
+RECONCILE_INTERVAL = 300
+#: Message ids per ``GET /sms/3/logs`` request: each is a query parameter, and 100 ids of ~40
+#: characters keep the URL near 5 KB, under the 8 KB that servers and proxies commonly accept
+#: (the API itself answers up to 1000 logs a call).
+RECONCILE_BATCH = 100
+#: Most messages one reconcile pass asks about; the longest-waiting first, the rest next pass.
+RECONCILE_MAX = 10000
+#: Infobip's message logs (not consume-once; kept 48 h).
+LOGS_PATH = "/sms/3/logs"

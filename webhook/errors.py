@@ -32,3 +32,11 @@ class StoreUnavailable(DlrhookError):
 
 class HandlerLoadError(DlrhookError):
     """A configured handler cannot be found or imported; the message names it."""
+
+
+class ApiRejected(DlrhookError):
+    """A read-API request (``/messages``, ``/bulks``) without the right ``DLRHOOK_API_TOKEN``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail

@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq.registry import FailedJobRegistry
 
-from dlrhook import store
+from dlrhook import status, store
 from dlrhook.multiproc import VARIABLE
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ RETRIES = Counter(
     "Report retries scheduled for a handler after a failure.",
     ["handler"],
 )
+TIME_TO_FINAL = Histogram(
+    "dlrhook_time_to_final_seconds",
+    "Time from a message's sentAt to its first final status (that report's doneAt), by channel and status group.",
+    ["channel", "status_group"],
+    buckets=(1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600),
+)
+#: Hours after which a message still intermediate is counted by ``dlrhook_messages_intermediate``.
+INTERMEDIATE_AGES = (1, 6, 24)
 DEAD_LETTERED = Counter(
     "dlrhook_dead_lettered",
     "Reports dead-lettered for a handler after its last attempt failed.",
@@ -132,6 +140,40 @@ def count_dead_lettered(handler: str, reports: int = 1) -> None:
         DEAD_LETTERED.labels(handler).inc(reports)
     except Exception:
         log.warning("could not record a dead letter", exc_info=True)
+
+
+def observe_first_final(timings: Iterable[tuple[str, str, float]]) -> None:
+    """Time messages that reached a final status for the first time: ``(channel, status group,
+    doneAt - sentAt seconds)`` each. Never raises."""
+    try:
+        for channel, group, seconds in timings:
+            TIME_TO_FINAL.labels(channel, group if group in _GROUPS else "OTHER").observe(max(seconds, 0.0))
+    except Exception:
+        log.warning("could not record the time to a final status", exc_info=True)
+
+
+class IntermediateCollector:
+    """``dlrhook_messages_intermediate{older_than="1h"|"6h"|"24h"}``: messages whose status is
+    still intermediate and has not changed for that long, counted in the status handler's index
+    at scrape time (one ZCOUNT each). Left out when Redis does not answer."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        self.conn = conn
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "dlrhook_messages_intermediate",
+            "Messages whose status is still intermediate with no change for longer than older_than.",
+            labels=["older_than"],
+        )
+        try:
+            counts = [(hours, status.count_intermediate(self.conn, hours * 3600)) for hours in INTERMEDIATE_AGES]
+        except redis.RedisError as exc:
+            log.warning("metrics: Redis did not answer the intermediate-status count: %s", type(exc).__name__)
+            return
+        for hours, count in counts:
+            gauge.add_metric([f"{hours}h"], float(count))
+        yield gauge
 
 
 class QueueDepthCollector:
@@ -196,6 +238,7 @@ def registry(conn: redis.Redis | None = None, settings: Settings | None = None) 
         reg.register(_DefaultRegistry())
     if conn is not None and settings is not None:
         reg.register(QueueDepthCollector(conn, settings))
+        reg.register(IntermediateCollector(conn))
     return reg
 
 

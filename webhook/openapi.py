@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 
 from dlrhook.metrics import CONTENT_TYPE as METRICS_TYPE
 from dlrhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
+from dlrhook.status import BulkSummarySchema, MessageStatusSchema
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -91,6 +92,8 @@ def document() -> dict[str, Any]:
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.schema("Health", schema=HealthSchema)
     spec.components.schema("Readiness", schema=ReadinessSchema)
+    spec.components.schema("MessageStatus", schema=MessageStatusSchema)
+    spec.components.schema("BulkSummary", schema=BulkSummarySchema)
     spec.components.security_scheme(
         "token",
         {"type": "apiKey", "in": "query", "name": "token", "description": "DLRHOOK_TOKEN, in the notify URL"},
@@ -100,6 +103,10 @@ def document() -> dict[str, Any]:
     )
     spec.components.security_scheme(
         "basic", {"type": "http", "scheme": "basic", "description": "one of DLRHOOK_BASIC_AUTH's user:password"}
+    )
+    spec.components.security_scheme(
+        "apiToken",
+        {"type": "http", "scheme": "bearer", "description": "DLRHOOK_API_TOKEN: the read API's token, nothing else"},
     )
     push_ref = {"$ref": "#/components/schemas/Push"}
     push_schema = spec.to_dict()["components"]["schemas"]["Push"]
@@ -194,4 +201,37 @@ def document() -> dict[str, Any]:
             }
         },
     )
+    _read_api(spec)
     return spec.to_dict()
+
+
+def _read_api(spec: APISpec) -> None:
+    """``GET /messages/{messageId}`` and ``GET /bulks/{bulkId}``."""
+    for path, name, schema, what in (
+        ("/messages/{messageId}", "messageId", "MessageStatus", "message"),
+        ("/bulks/{bulkId}", "bulkId", "BulkSummary", "bulk"),
+    ):
+        spec.path(
+            path=path,
+            operations={
+                "get": {
+                    "operationId": what,
+                    "summary": f"The {what}'s folded status (the status handler's record)",
+                    "description": "Behind `Authorization: Bearer <DLRHOOK_API_TOKEN>`; push credentials never "
+                    "open it. With DLRHOOK_API_TOKEN unset the route answers 404.",
+                    "security": [{"apiToken": []}],
+                    "parameters": [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {
+                            "description": f"the {what}'s status",
+                            "content": {"application/json": {"schema": schema}},
+                        },
+                        "401": _problem(
+                            "Missing or wrong DLRHOOK_API_TOKEN",
+                            {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+                        ),
+                        "404": _problem(f"No status is known for this {what}, or the read API is off"),
+                    },
+                }
+            },
+        )

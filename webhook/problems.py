@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from dlrhook import metrics
 from dlrhook.defaults import RETRY_AFTER
-from dlrhook.errors import PushRejected, StoreUnavailable
+from dlrhook.errors import ApiRejected, PushRejected, StoreUnavailable
 
 # kind -> (status, title). Why each status:
 STATUSES: dict[str, tuple[int, str]] = {
@@ -58,6 +58,11 @@ def init_app(app: Flask) -> None:
     """Register the handlers that turn exceptions into problem+json answers."""
 
     app.register_error_handler(PushRejected, from_rejection)
+
+    @app.errorhandler(ApiRejected)
+    def _api_rejected(exc: ApiRejected) -> Response:
+        # The read API takes DLRHOOK_API_TOKEN as a Bearer token, nothing else: say so.
+        return problem(401, "Unauthorized", exc.detail, headers={"WWW-Authenticate": 'Bearer realm="dlrhook-api"'})
 
     @app.errorhandler(StoreUnavailable)
     def _store_unavailable(exc: StoreUnavailable) -> Response:

@@ -74,6 +74,9 @@ class Settings:
     abandon_after: int = defaults.ABANDON_AFTER
     maintenance_interval: int = defaults.MAINTENANCE_INTERVAL
     shutdown_grace: float = defaults.SHUTDOWN_GRACE
+    api_token: str | None = field(default=None, repr=False)
+    status_ttl: int = defaults.STATUS_TTL
+    reconcile_after: int | None = None
     handler_timeout: float = defaults.HANDLER_TIMEOUT
     max_crashes: int = defaults.MAX_CRASHES
     redis_high_water: float = defaults.REDIS_HIGH_WATER
@@ -170,6 +173,10 @@ def _read(env: Env) -> Settings:
     abandon_after = env.int("DLRHOOK_ABANDON_AFTER", defaults.ABANDON_AFTER, validate=Range(min=3, max=3600))
     maintenance = env.int("DLRHOOK_MAINTENANCE_INTERVAL", defaults.MAINTENANCE_INTERVAL, validate=Range(min=1, max=600))
     shutdown_grace = env.float("DLRHOOK_SHUTDOWN_GRACE", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28))
+    api_token = env.str("DLRHOOK_API_TOKEN", None) or None
+    status_ttl = env.int("DLRHOOK_STATUS_TTL", defaults.STATUS_TTL, validate=positive)
+    # Empty means off, as unset does (Heroku's app.json sets optional variables to "").
+    reconcile_raw = env.str("DLRHOOK_RECONCILE_AFTER", "").strip()
     handler_timeout = env.float("DLRHOOK_HANDLER_TIMEOUT", defaults.HANDLER_TIMEOUT, validate=Range(min=0.01, max=3600))
     max_crashes = env.int("DLRHOOK_MAX_CRASHES", defaults.MAX_CRASHES, validate=Range(min=1, max=100))
     high_water = env.float("DLRHOOK_REDIS_HIGH_WATER", defaults.REDIS_HIGH_WATER, validate=Range(min=0.1, max=1.0))
@@ -182,6 +189,11 @@ def _read(env: Env) -> Settings:
         problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in items)
         raise SettingsError(f"invalid environment: {problems}") from None
 
+    reconcile_after = None
+    if reconcile_raw:
+        if not reconcile_raw.isdigit() or int(reconcile_raw) < 1:
+            raise SettingsError("DLRHOOK_RECONCILE_AFTER: seconds, a whole number of at least 1 (empty: off)")
+        reconcile_after = int(reconcile_raw)
     if any(d < 0 for d in delays):
         raise SettingsError("DLRHOOK_RETRY_DELAYS: delays are seconds and cannot be negative")
     if base_url and not api_key and not (ib_user and ib_password):
@@ -234,6 +246,9 @@ def _read(env: Env) -> Settings:
         abandon_after=abandon_after,
         maintenance_interval=maintenance,
         shutdown_grace=shutdown_grace,
+        api_token=api_token,
+        status_ttl=status_ttl,
+        reconcile_after=reconcile_after,
         handler_timeout=handler_timeout,
         max_crashes=max_crashes,
         redis_high_water=high_water,

@@ -5,6 +5,8 @@
   way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under
   ``DLRHOOK_FORWARD_SECRET``; a non-2xx answer or a network error fails the report, which is then
   retried like any handler's.
+- ``status``: folds every report into one record per message (``dlrhook.status``), read by
+  ``GET /messages/<id>``, ``GET /bulks/<id>`` and ``dlrhook status``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 import requests
 
+from dlrhook import metrics, store
+from dlrhook import status as message_status
 from dlrhook.logs import mask_phone
 from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
 from dlrhook.workers import runtime
+from dlrhook.workers.handlers import batch_handler
 
 report_log = logging.getLogger("dlrhook.reports")
 
@@ -114,3 +120,32 @@ def _session() -> requests.Session:
     if "s" not in _sessions:
         _sessions["s"] = requests.Session()
     return _sessions["s"]  # type: ignore[no-any-return]
+
+
+@batch_handler
+def status(reports: list[DeliveryReport]) -> None:
+    """Fold the batch into each message's status record, its bulk's counters and the index of
+    messages still intermediate: one atomic Lua call for the whole batch (``dlrhook.status``).
+
+    Idempotent, so a retried batch is harmless; raises ``redis.RedisError`` when Redis does not
+    answer (the batch is then retried for this handler alone). Times the messages that became
+    final for the first time (``dlrhook_time_to_final_seconds``).
+    """
+    settings = runtime.settings()
+    firsts = message_status.fold(_redis(settings), reports, ttl=settings.status_ttl)
+    metrics.observe_first_final(
+        (message_status.channel_of(r), r.status.group_name, (r.done_at - r.sent_at).total_seconds())
+        for r in firsts
+        if r.sent_at is not None and r.done_at is not None
+    )
+
+
+_connections: dict[str, redis.Redis] = {}
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    """One Redis client per process for the status handler (its pool is thread-safe)."""
+    conn = _connections.get(settings.redis_url)
+    if conn is None:
+        conn = _connections[settings.redis_url] = store.connect(settings)
+    return conn

@@ -441,5 +441,103 @@ def simulate(
     sys.exit(1 if summary.failed else 0)
 
 
+@main.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"seconds a message's status has stayed intermediate  [default: DLRHOOK_RECONCILE_AFTER, "
+    f"else {defaults.RECONCILE_OLDER_THAN}]",
+)
+def reconcile(older_than: float | None) -> None:
+    """Ask Infobip's message logs about messages still intermediate after --older-than seconds,
+    and ingest what they say (source "logs"), so every handler sees it. Prints the counts as
+    JSON; exit code 1 when it stops on an error (the counts so far are printed)."""
+    from dlrhook import logs, store
+    from dlrhook.workers.infobip import InfobipClient
+    from dlrhook.workers.reconcile import ReconcileFailed
+    from dlrhook.workers.reconcile import reconcile as run
+
+    settings = settings_or_exit()
+    if not settings.infobip_base_url:
+        click.echo("dlrhook: INFOBIP_BASE_URL is not set: there is no account to ask", err=True)
+        sys.exit(2)
+    logs.configure(settings.log_level)
+    if older_than is None:
+        older_than = settings.reconcile_after or defaults.RECONCILE_OLDER_THAN
+    client = InfobipClient.from_settings(settings)
+    try:
+        totals = run(store.connect(settings), settings, client, older_than)
+    except ReconcileFailed as exc:
+        click.echo(json.dumps(exc.totals.as_dict()))
+        click.echo(f"dlrhook: reconcile stopped: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        client.close()
+    click.echo(json.dumps(totals.as_dict()))
+
+
+@main.command("status")
+@click.argument("message_id", required=False)
+@click.option("--bulk-id", default=None, help="a bulk's counts by status group instead of one message")
+@click.option("--json", "as_json", is_flag=True, help="print the answer GET /messages or GET /bulks gives, as JSON")
+def status_command(message_id: str | None, bulk_id: str | None, as_json: bool) -> None:
+    """A message's folded status (MESSAGE_ID) or a bulk's counts (--bulk-id), as the status
+    handler keeps them. Exit code 1 when nothing is known of it."""
+    from dlrhook import status, store
+
+    if bool(message_id) == bool(bulk_id):
+        raise click.UsageError("give a MESSAGE_ID or --bulk-id")
+    conn = store.connect(settings_or_exit())
+    found = status.bulk(conn, str(bulk_id)) if bulk_id else status.message(conn, str(message_id))
+    if found is None:
+        what = f"bulk {bulk_id}" if bulk_id else f"message {message_id}"
+        click.echo(
+            f"dlrhook: no status is known for {what} (no report folded by the status handler, "
+            "or older than DLRHOOK_STATUS_TTL)",
+            err=True,
+        )
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif bulk_id:
+        click.echo(_bulk_text(found))
+    else:
+        click.echo(_message_text(found))
+
+
+def _message_text(m: dict[str, Any]) -> str:
+    st = m.get("status") or {}
+    err = m.get("error") or {}
+    lines = [
+        f"message   {m['messageId']}",
+        f"bulk      {m.get('bulkId') or '-'}",
+        f"channel   {m.get('channel') or '-'}",
+        f"to        {m.get('to') or '-'}",
+        f"status    {st.get('name') or '-'} ({st.get('groupName') or 'no status yet'}), "
+        + ("final" if m.get("final") else "intermediate: a further report may follow"),
+        f"error     {err.get('name') or '-'}" + (" (permanent)" if err.get("permanent") else ""),
+        f"sent at   {m.get('sentAt') or '-'}",
+        f"done at   {m.get('doneAt') or '-'}",
+        f"seen at   {m.get('seenAt') or '-'}",
+        "history (by doneAt):",
+    ]
+    for h in m.get("history") or []:
+        lines.append(
+            f"  {h.get('doneAt') or '(no doneAt)':<32} {h.get('status') or '-'} ({h.get('group')})"
+            f"{', final' if h.get('final') else ''}  via {h.get('source')}, received {h.get('receivedAt')}"
+        )
+    return "\n".join(lines)
+
+
+def _bulk_text(b: dict[str, Any]) -> str:
+    total = b["messages"]
+    share = f" ({100 * b['final'] / total:.0f}%)" if total else ""
+    lines = [f"bulk {b['bulkId']}: {total} messages, {b['final']} final{share}"]
+    for group, count in sorted(b["byStatusGroup"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {group:<14} {count}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

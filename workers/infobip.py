@@ -11,12 +11,14 @@ retry), :class:`InfobipAuthError` (401/403: a human must fix a credential) and
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import requests
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from dlrhook import defaults
 from dlrhook.errors import DlrhookError
 from dlrhook.settings import Settings
 
@@ -98,6 +100,7 @@ class InfobipClient:
         if not api_key and not (username and password):
             raise ValueError("an API key or a username and password is required")
         self.url = base_url.rstrip("/") + path
+        self.base_url = base_url.rstrip("/")
         self.max_limit = max_limit
         self.timeout = (connect_timeout, read_timeout)
         self.session = session or requests.Session()
@@ -169,6 +172,45 @@ class InfobipClient:
                 self.credential_setting,
             )
         raise InfobipRequestError(f"Infobip answered {status} to GET {self.url}: check DLRHOOK_PULL_PATH", status)
+
+    def fetch_logs(self, message_ids: Sequence[str], *, path: str = defaults.LOGS_PATH) -> bytes:
+        """One ``GET {base}/sms/3/logs?messageId=..&messageId=..`` for these messages; returns the raw
+        200 body (``{"results": [log entry, ...]}``, not parsed).
+
+        Logs are not consume-once: asking again is harmless. At most 1000 ids (the API's most
+        logs per call); callers send far fewer, for the URL's length. Raises ValueError for an
+        empty or too long list (nothing is sent), else the :class:`InfobipError` subclasses as
+        :meth:`fetch` does.
+        """
+        if not 1 <= len(message_ids) <= 1000:
+            raise ValueError(f"between 1 and 1000 message ids per logs request, not {len(message_ids)}")
+        url = self.base_url + path
+        params: list[tuple[str, str | int]] = [("messageId", m) for m in message_ids]
+        params.append(("limit", len(message_ids)))
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False, **self._auth())
+            body = response.content
+        except requests.RequestException as exc:
+            raise InfobipUnavailable(f"logs request to Infobip failed: {type(exc).__name__}") from None
+        status = response.status_code
+        if status == 200:
+            return body
+        if status == 429 or status >= 500:
+            # Throttled or broken at Infobip: the same request can succeed later.
+            raise InfobipUnavailable(
+                f"Infobip answered {status} to the logs request",
+                status,
+                retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            # Wrong credential, or one without the logs scope: only a human can fix it.
+            raise InfobipAuthError(
+                f"Infobip answered {status} to the logs request: check {self.credential_setting} "
+                "(and that it may read message logs)",
+                status,
+                self.credential_setting,
+            )
+        raise InfobipRequestError(f"Infobip answered {status} to GET {url}", status)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -221,6 +221,7 @@ class Poller:
             settings.pull_auth_backoff, max(settings.pull_auth_backoff, defaults.PULL_AUTH_BACKOFF_MAX)
         )
         self._said: set[str] = set()
+        self._next_reconcile = time.monotonic()  # the first pass at start
 
     # -- the process ---------------------------------------------------------------------------
 
@@ -235,9 +236,11 @@ class Poller:
             self.stopping.wait()
             return
         if self.settings.pull_mode == "off":
-            log.info("DLRHOOK_PULL_MODE is off: the poller is idle")
-            self.stopping.wait()
-            return
+            if not self.settings.reconcile_after:
+                log.info("DLRHOOK_PULL_MODE is off: the poller is idle")
+                self.stopping.wait()
+                return
+            log.info("DLRHOOK_PULL_MODE is off: the poller only reconciles (DLRHOOK_RECONCILE_AFTER)")
         log.info(
             "poller starting",
             extra={
@@ -249,7 +252,9 @@ class Poller:
         )
         try:
             while not self.stopping.is_set():
-                delay = self._cycle()
+                self.maybe_reconcile()
+                delay = self._cycle() if self.settings.pull_mode != "off" else defaults.RECONCILE_INTERVAL
+                delay = min(delay, self._reconcile_wait())
                 if delay > 0:
                     self.stopping.wait(delay)
         finally:
@@ -304,6 +309,36 @@ class Poller:
         self.auth_backoff.reset()
         # A full page means more are waiting: follow it at once. A short one drained the queue.
         return 0 if totals.last_page_size >= self.settings.pull_limit else self.settings.pull_interval
+
+    # -- reconciliation (DLRHOOK_RECONCILE_AFTER) -----------------------------------------------
+
+    def _reconcile_wait(self) -> float:
+        """Seconds until the next reconcile pass is due (infinite when reconciliation is off)."""
+        if not self.settings.reconcile_after:
+            return float("inf")
+        return max(0.0, self._next_reconcile - time.monotonic())
+
+    def maybe_reconcile(self) -> None:
+        """One reconcile pass when due (every ``RECONCILE_INTERVAL`` s, the first at start) and
+        this poller holds the account lock, so that one process per account asks Infobip, one
+        request at a time. Never raises: a failed pass is logged and the next one comes anyway.
+        """
+        if not self.settings.reconcile_after or self._reconcile_wait() > 0:
+            return
+        from dlrhook.workers.reconcile import ReconcileFailed, reconcile
+
+        assert self.client is not None and self.lock is not None
+        self._next_reconcile = time.monotonic() + defaults.RECONCILE_INTERVAL
+        try:
+            if not self.lock.hold():
+                return  # the lock holder reconciles
+            reconcile(self.conn, self.settings, self.client, self.settings.reconcile_after, stop=self.stopping)
+        except ReconcileFailed as exc:
+            log.warning("reconcile pass stopped: %s", exc, extra=exc.totals.as_dict())
+        except Exception:
+            log.exception(
+                "unexpected error in a reconcile pass; the next one comes in %d s", defaults.RECONCILE_INTERVAL
+            )
 
     def _quiet_left(self) -> float:
         """Seconds until no push has arrived for DLRHOOK_PULL_QUIET (0: pull now)."""

@@ -1,0 +1,141 @@
+"""GET /messages/<id> and GET /bulks/<id>: the folded status, behind DLRHOOK_API_TOKEN only."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import time
+from collections.abc import Callable
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dlrhook import status
+from dlrhook.report import DeliveryReport
+from tests.statuses import report
+
+API_TOKEN = "api-token-0123456789abcdef"
+PUSH_TOKEN = "push-token-0123456789abcdef"
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture
+def api(make_app: Callable[..., Flask], conn: redis_lib.Redis) -> FlaskClient:
+    status.fold(conn, [report("m-1", "PENDING_ENROUTE", 1), report("m-1", "DELIVERED_TO_HANDSET", 4)], ttl=600)
+    return make_app(
+        DLRHOOK_API_TOKEN=API_TOKEN, DLRHOOK_TOKEN=PUSH_TOKEN, DLRHOOK_BASIC_AUTH="infobip:pw"
+    ).test_client()
+
+
+def test_a_known_message_answers_its_folded_status(api: FlaskClient) -> None:
+    answer = api.get("/messages/m-1", headers=BEARER)
+
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert set(body) == {
+        "messageId",
+        "bulkId",
+        "channel",
+        "to",
+        "status",
+        "error",
+        "final",
+        "sentAt",
+        "doneAt",
+        "seenAt",
+        "callbackData",
+        "price",
+        "history",
+    }
+    assert body["messageId"] == "m-1" and body["final"] is True and body["seenAt"] is None
+    assert body["status"] == {
+        "groupId": 3,
+        "groupName": "DELIVERED",
+        "id": 5,
+        "name": "DELIVERED_TO_HANDSET",
+        "description": "delivered_to_handset",
+    }
+    assert [h["status"] for h in body["history"]] == ["PENDING_ENROUTE", "DELIVERED_TO_HANDSET"]
+    assert set(body["history"][0]) == {"status", "group", "final", "doneAt", "source", "receivedAt"}
+
+
+def test_a_bulk_answers_its_counts_by_status_group(api: FlaskClient) -> None:
+    answer = api.get("/bulks/BULK-1", headers=BEARER)
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {"bulkId": "BULK-1", "messages": 1, "final": 1, "byStatusGroup": {"DELIVERED": 1}}
+
+
+@pytest.mark.parametrize("path", ["/messages/nope", "/bulks/nope"])
+def test_an_unknown_message_or_bulk_is_a_404_problem(api: FlaskClient, path: str) -> None:
+    answer = api.get(path, headers=BEARER)
+
+    assert answer.status_code == 404
+    assert answer.content_type == "application/problem+json"
+    assert "nope" in answer.get_json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": f"Bearer {PUSH_TOKEN}"},
+        {"Authorization": "Basic " + base64.b64encode(b"infobip:pw").decode()},
+        {"Authorization": API_TOKEN},
+    ],
+    ids=["none", "wrong", "push-token", "push-basic", "no-scheme"],
+)
+@pytest.mark.parametrize("path", ["/messages/m-1", "/bulks/BULK-1"])
+def test_only_the_api_token_opens_the_read_api(api: FlaskClient, headers: dict[str, str], path: str) -> None:
+    answer = api.get(path, headers=headers)
+
+    assert answer.status_code == 401
+    assert answer.content_type == "application/problem+json"
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="dlrhook-api"'
+    assert API_TOKEN not in answer.get_data(as_text=True)
+
+
+def test_the_api_token_in_the_query_string_does_not_open_it(api: FlaskClient) -> None:
+    assert api.get(f"/messages/m-1?token={API_TOKEN}").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/messages/m-1", "/bulks/BULK-1"])
+def test_without_an_api_token_the_routes_answer_404_even_to_push_credentials(
+    make_app: Callable[..., Flask], conn: redis_lib.Redis, path: str
+) -> None:
+    status.fold(conn, [report("m-1", "DELIVERED_TO_HANDSET", 4)], ttl=600)
+    client = make_app(DLRHOOK_TOKEN=PUSH_TOKEN).test_client()
+
+    answer = client.get(path, headers={"Authorization": f"Bearer {PUSH_TOKEN}"})
+
+    assert answer.status_code == 404
+    assert answer.content_type == "application/problem+json"
+
+
+def test_a_bulk_of_100000_messages_answers_its_summary_in_milliseconds(api: FlaskClient, conn: redis_lib.Redis) -> None:
+    reports = [
+        report(f"big-{n}", "DELIVERED_TO_HANDSET" if n % 4 else "PENDING_ENROUTE", 3, bulk_id="BIG")
+        for n in range(2000)
+    ]
+    for start in range(0, 100_000, 2000):
+        # The same 2000 report objects under new message ids: building 100,000 costs seconds.
+        status.fold(conn, [_renamed(r, f"big-{start + i}") for i, r in enumerate(reports)], ttl=600)
+
+    started = time.perf_counter()
+    answer = api.get("/bulks/BIG", headers=BEARER)
+    elapsed = time.perf_counter() - started
+
+    assert answer.get_json() == {
+        "bulkId": "BIG",
+        "messages": 100_000,
+        "final": 75_000,
+        "byStatusGroup": {"DELIVERED": 75_000, "PENDING": 25_000},
+    }
+    assert elapsed < 0.05, f"{elapsed * 1000:.1f} ms"
+
+
+def _renamed(r: DeliveryReport, message_id: str) -> DeliveryReport:
+    return dataclasses.replace(r, message_id=message_id, key=f"{message_id}-key")
