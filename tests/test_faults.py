@@ -231,14 +231,18 @@ def test_a_full_redis_gets_503_the_worker_waits_instead_of_exiting_and_both_resu
     conn.config_set("maxmemory", str(used + 4 * 1024 * 1024))
     conn.config_set("maxmemory-policy", "noeviction")
     try:
-        filler = 0
-        for size in (65536, 1024, 16):  # to the last byte: a few small writes must not fit either
-            while True:
-                try:
-                    conn.set(f"test:fill:{filler}", b"x" * size)
-                    filler += 1
-                except redis_lib.exceptions.OutOfMemoryError:
-                    break
+
+        def fill(filler: int) -> int:
+            for size in (65536, 1024, 16):  # to the last byte: a few small writes must not fit either
+                while True:
+                    try:
+                        conn.set(f"test:fill:{filler}", b"x" * size)
+                        filler += 1
+                    except redis_lib.exceptions.OutOfMemoryError:
+                        break
+            return filler
+
+        filler = fill(0)
         client = make_app().test_client()
         time.sleep(1.1)  # the web's memory reading is at most a second old
         answer = client.post("/notify", json={"results": reports(1, prefix="refused")})
@@ -254,6 +258,16 @@ def test_a_full_redis_gets_503_the_worker_waits_instead_of_exiting_and_both_resu
         time.sleep(1.1)
         assert client.post("/notify", json={"results": reports(1, prefix="later")}).status_code == 200
         assert "Redis refused the worker" in worker.output()
+
+        # Full again while the worker runs: RQ's loop quits on the refused writes; the process stays.
+        filler = fill(filler)
+        time.sleep(4)
+        assert worker.starts == 1 and worker.proc is not None and worker.proc.poll() is None
+        conn.delete(*[f"test:fill:{i}" for i in range(filler)])
+        time.sleep(1.1)
+        assert client.post("/notify", json={"results": reports(3, prefix="after")}).status_code == 200
+        wait_until(lambda: len(recorded(conn, "test:calls:test-record-too")) == 24, 60, "the worker to resume again")
+        assert worker.starts == 1
     finally:
         conn.config_set("maxmemory", "0")
 

@@ -27,7 +27,7 @@ Keys, each kept for ``DLRHOOK_STATUS_TTL`` after its last change:
   entries older than the TTL.
 
 The script derives the bulk and message keys from their prefixes instead of declaring them
-all in KEYS: fine on the single Redis/Valkey dlrhook runs on (DESIGN.md, "Scale"), not on a
+all in KEYS: fine on the single Redis/Valkey dlrhook runs on (README, "Scale out"), not on a
 Redis Cluster.
 """
 
@@ -300,7 +300,7 @@ def _text(value: Any) -> Any:
 
 
 def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
-    """The folded status of *message_id* in the read API's shape (DESIGN.md, "Message status"),
+    """The folded status of *message_id* in the read API's shape (README, "Message status"),
     or None when no report of it is known (or its record expired)."""
     fields = {_text(k): _text(v) for k, v in conn.hgetall(MESSAGE_PREFIX + message_id).items()}
     if not fields:

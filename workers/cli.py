@@ -238,7 +238,7 @@ def worker(burst: bool) -> None:
     if not chosen:
         click.echo("dlrhook: warning: no handler is configured; reports are drained and dropped", err=True)
     click.echo(f"dlrhook worker: handlers {', '.join(h.name for h in chosen) or '(none)'}", err=True)
-    run(settings, burst=burst)
+    run(settings, burst=burst, handler_names=[h.name for h in chosen])
 
 
 def _queue(settings: Settings) -> Any:

@@ -36,6 +36,7 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
@@ -139,10 +140,11 @@ class DispatchWorker(SimpleWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-def run(settings: Settings, *, burst: bool = False) -> bool:
+def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | None = None) -> bool:
     """Run a worker with its scheduler on the dlrhook queue until stopped (or, *burst*, idle).
 
-    Redis errors (full, unreachable) never end it: it logs, waits (redis-py's jittered
+    Redis errors (full, unreachable) never end it: whether Redis refuses the start or RQ's work
+    loop quits on an error (it does so on any exception), it logs, waits (redis-py's jittered
     exponential backoff, 1 s growing to 30 s) and starts again, as many times as it takes.
     """
     runtime.configure(settings)
@@ -150,26 +152,45 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     backoff = ExponentialWithJitterBackoff(cap=30, base=1)
     failures = 0
     while True:
+        started = time.monotonic()
         try:
-            chosen = prepare(conn, settings)
+            chosen = prepare(conn, settings, handler_names)
             worker = DispatchWorker(
                 [store.queue(conn, settings)], settings=settings, connection=conn, handler_names=chosen
             )
-            return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            worked = worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            if burst or runtime.stopping() or worker._stop_requested:
+                return worked
+            reason = "RQ's work loop stopped on an error (logged above)"
         except redis.RedisError as exc:
             if runtime.stopping():
                 return False
-            failures += 1
-            wait = backoff.compute(failures)
-            log.error("Redis refused the worker (%s: %s); starting again in %.1f s", type(exc).__name__, exc, wait)
-            time.sleep(wait)
+            reason = f"Redis refused the worker ({type(exc).__name__}: {exc})"
+        failures = 1 if time.monotonic() - started > 60 else failures + 1  # a long healthy run starts over
+        wait = backoff.compute(failures)
+        log.error("%s; starting again in %.1f s", reason, wait)
+        if not _pause(wait):
+            return False
 
 
-def prepare(conn: redis.Redis, settings: Settings) -> list[str]:
+def _pause(seconds: float) -> bool:
+    """Sleep *seconds* unless a stop is requested meanwhile; False when it was."""
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            if runtime.stopping():
+                return False
+            time.sleep(0.2)
+    except StopRequested:  # RQ's SIGTERM handler, still installed, raises it outside a job
+        return False
+    return True
+
+
+def prepare(conn: redis.Redis, settings: Settings, handler_names: list[str] | None = None) -> list[str]:
     """What a worker does before its first job: take over reports left by an older dlrhook,
     register its handlers (each gets its consumer group), and queue the drains that have work."""
     dispatch.migrate_legacy(conn)
-    chosen = [h.name for h in handler_registry.select(settings)]
+    chosen = handler_names if handler_names is not None else [h.name for h in handler_registry.select(settings)]
     dispatch.register(conn, chosen)
     others = sorted(set(dispatch.registered(conn)) - set(chosen))
     if others:
