@@ -157,8 +157,8 @@ def test_metrics_add_up_across_two_gunicorn_workers(web: Web) -> None:
     expected_duplicates = resent + 100
     for _ in range(4):  # any worker may answer the scrape; each must report the same sums
         samples = web.scrape()
-        assert samples['dlrhook_reports_total{outcome="accepted",source="push"}'] == expected_accepted
-        assert samples['dlrhook_reports_total{outcome="duplicate",source="push"}'] == expected_duplicates
+        assert samples['dlrhook_reports_total{channel="SMS",outcome="accepted",source="push"}'] == expected_accepted
+        assert samples['dlrhook_reports_total{channel="SMS",outcome="duplicate",source="push"}'] == expected_duplicates
         assert samples['dlrhook_rejected_requests_total{status="400"}'] == 1
         assert samples['dlrhook_queue_depth{queue="inbox"}'] == expected_accepted
         assert samples['dlrhook_ingest_seconds_count{source="push"}'] == summary.requests + (sent_accepted // 10) + 5
