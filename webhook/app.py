@@ -22,12 +22,9 @@ log = logging.getLogger("dlrhook.web")
 
 
 class ChannelConverter(BaseConverter):
-    """``<channel:name>``: a channel's URL name, any case (``whatsapp``, ``viber-bm``); others are 404."""
+    """``<channel:channel>``: a channel's URL name (``whatsapp``, ``viber-bm``); others are 404."""
 
-    regex = r"[A-Za-z0-9_-]{1,32}"
-
-    def to_python(self, value: str) -> str:
-        return value.lower()
+    regex = channels.URL_PATTERN
 
 
 class State:
@@ -58,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     problems.init_app(app)
     app.url_map.converters["channel"] = ChannelConverter
     app.add_url_rule("/notify", view_func=notify, methods=["POST"])
-    app.add_url_rule("/notify/<channel:name>", view_func=notify, methods=["POST"])
+    app.add_url_rule("/notify/<channel:channel>", view_func=notify, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
     app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
     app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
@@ -73,10 +70,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def notify(name: str | None = None) -> tuple[Response, int]:
+def notify(channel: str | None = None) -> tuple[Response, int]:
     """Take one push: authenticate, parse, then ingest (validate, dedup, store, queue).
 
-    ``/notify/<name>`` sets the channel of reports whose body names none (``whatsapp`` ->
+    ``/notify/<channel>`` sets the channel of reports whose body names none (``whatsapp`` ->
     ``WHATSAPP``; ``messages``: none, each report must name its own); plain ``/notify`` is SMS.
     """
     st = state()
@@ -89,8 +86,8 @@ def notify(name: str | None = None) -> tuple[Response, int]:
     # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
     body = request.get_data(cache=False)
     reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
-    channel = channels.from_url_name(name) if name is not None else channels.DEFAULT_CHANNEL
-    result = ingest(st.conn, reports, source="push", settings=st.settings, channel=channel)
+    default = channels.from_url_name(channel) if channel is not None else channels.DEFAULT_CHANNEL
+    result = ingest(st.conn, reports, source="push", settings=st.settings, channel=default)
     answer = result.as_dict()
     if result.quarantined:
         log.warning(

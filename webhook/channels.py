@@ -33,21 +33,23 @@ KNOWN = frozenset(
     }
 )
 
-#: ``/notify/<name>``: lower-case letters, digits, ``_`` and ``-``, at most 32 of them.
-URL_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+#: ``/notify/<name>``: letters, digits, ``_`` and ``-``, at most 32 of them (read in lower case).
+URL_PATTERN = r"[A-Za-z0-9_-]{1,32}"
+URL_NAME = re.compile(f"^{URL_PATTERN}$")
 
 #: URL names and pull-path prefixes of forms whose every report names its channel.
 NAMED_IN_BODY = frozenset({"messages", "messages-api"})
 
 
 def from_url_name(name: str) -> str | None:
-    """The channel ``/notify/<name>`` stands for: ``whatsapp`` -> ``WHATSAPP``, ``viber-bm`` ->
-    ``VIBER_BM``; None for ``messages`` (the Messages API: each report names its own).
+    """The channel ``/notify/<name>`` stands for: ``whatsapp`` (or ``WhatsApp``) -> ``WHATSAPP``,
+    ``viber-bm`` -> ``VIBER_BM``; None for ``messages`` (the Messages API: each report names its own).
 
-    Raises ValueError for a name that is not ``[a-z0-9_-]{1,32}``.
+    Raises ValueError for a name that is not :data:`URL_PATTERN`.
     """
     if not URL_NAME.match(name):
-        raise ValueError(f"{name!r} is not a channel name: lower-case letters, digits, _ and -, at most 32")
+        raise ValueError(f"{name!r} is not a channel name: letters, digits, _ and -, at most 32")
+    name = name.lower()
     if name in NAMED_IN_BODY:
         return None
     return name.replace("-", "_").upper()

@@ -292,7 +292,7 @@ class ReportSchema(_Base):
     application_id = String(data_key="applicationId", allow_none=True)
     campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
     channel = UpperString(allow_none=True, validate=lambda s: bool(s.strip()))
-    kind = Kind(data_key="event", load_default="delivery", metadata={"enum": ["DELIVERY", "SEEN"]})
+    kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})  # absent: "delivery" (_final)
     seen_at = AwareDateTime(data_key="seenAt", allow_none=True, validate=_in_utc_range)
 
     @pre_load
@@ -335,7 +335,7 @@ class ReportSchema(_Base):
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data["kind"] == "seen":
+        if data.setdefault("kind", "delivery") == "seen":
             # A seen report says the message was seen, not where its delivery stands.
             data.pop("status", None)
             data.pop("error", None)
