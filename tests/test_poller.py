@@ -220,7 +220,7 @@ def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_pollin
     fake.add_reports(reports)
     fake.inject(Answer(body=HOSTILE_PAGE))
     with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 10, timeout=10, what="the 10 reports after the hostile page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 10, timeout=10, what="the 10 reports after the hostile page")
 
     (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
     assert "out of range: 1e1000000" in entry["error"]
@@ -593,7 +593,7 @@ def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
     fake.inject(Answer(body=json.dumps({"results": first}).encode()))
     fake.add_reports(second)
     with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
-        wait_until(lambda: conn.llen(store.INBOX) >= 2, timeout=10, what="the reports of the next page")
+        wait_until(lambda: conn.xlen(store.REPORTS) >= 2, timeout=10, what="the reports of the next page")
 
     (entry,) = (json.loads(v) for v in conn.hvals(store.PULL_REJECTED))
     assert "ingest failed: ValueError" in entry["error"]
