@@ -15,7 +15,7 @@ from typing import Literal
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range, Regexp
 
-from dlrhook import defaults
+from dlrhook import defaults, safelist
 from dlrhook.errors import SettingsError
 
 PullMode = Literal["always", "fallback", "off"]
@@ -135,13 +135,19 @@ def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
 
 
 def _networks(values: list[str]) -> tuple[Network, ...]:
-    nets = []
+    """CIDRs and addresses; the word ``infobip`` (any case) stands for Infobip's published ranges."""
+    nets: list[Network] = []
     for value in values:
+        if value.strip().lower() == safelist.KEYWORD:
+            nets.extend(ipaddress.ip_network(cidr) for cidr in safelist.INFOBIP_RANGES)
+            continue
         try:
             nets.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError as exc:
-            raise SettingsError(f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address or CIDR ({exc})") from exc
-    return tuple(nets)
+            raise SettingsError(
+                f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address, a CIDR or {safelist.KEYWORD!r} ({exc})"
+            ) from exc
+    return tuple(dict.fromkeys(nets))
 
 
 def load_settings() -> Settings:
