@@ -219,3 +219,32 @@ def test_simulate_authenticates_with_a_token_or_basic_credentials(start_web: Cal
     by_basic = simulate(web.url, count=10, batch_size=10, basic="infobip:pa55word", fmt="xml")
     assert (by_token.accepted, by_basic.accepted) == (10, 10)
     assert (by_token.failed, by_basic.failed) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "channel"),
+    [({"channel": "whatsapp"}, "WHATSAPP"), ({"channel": "viber", "messages_api": True}, "VIBER_BM")],
+    ids=["whatsapp", "messages-api"],
+)
+def test_simulated_delivery_and_seen_reports_reach_the_handler_through_the_real_web(
+    web: Web,
+    conn: redis_lib.Redis,
+    worker_env: Callable[..., object],
+    run_jobs: Callable[[object], None],
+    options: dict,
+    channel: str,
+) -> None:
+    from tests.plugins.dlrhook_testplugin import calls
+
+    summary = simulate(web.url, count=300, batch_size=50, seen=0.3, seed=3, **options)
+
+    assert (summary.failed, summary.accepted, summary.quarantined) == (0, 300, 0)
+    run_jobs(worker_env(DLRHOOK_HANDLERS="test-record"))
+    received = calls(conn, "test-record")
+    assert len(received) == 300
+    assert {r["channel"] for r in received} == {repr(channel)}
+    seen = [r for r in received if r["kind"] == "'seen'"]
+    assert 30 < len(seen) < 120
+    assert all(r["status.name"] == "None" and r["seen_at"] != "None" for r in seen)
+    delivered = {r["message_id"] for r in received if r["status.name"] == "'DELIVERED_TO_HANDSET'"}
+    assert {r["message_id"] for r in seen} <= delivered

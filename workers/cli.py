@@ -412,6 +412,23 @@ def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
     help="fraction of reports that are re-sends",
 )
 @click.option("--v3", is_flag=True, help="v3 field names (sender, messageCount, platform{})")
+@click.option(
+    "--channel",
+    default="sms",
+    show_default=True,
+    type=click.Choice(["sms", "mms", "whatsapp", "viber", "rcs", "email"]),
+    help="that channel's reports, sent to /notify/<channel>",
+)
+@click.option(
+    "--seen",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="chance that a delivered message is also reported seen (whatsapp, viber, rcs, --messages-api)",
+)
+@click.option(
+    "--messages-api", is_flag=True, help="the Messages API's form (event, channel, destination), to /notify/messages"
+)
 @click.option("--token", default=None, help="sent as ?token= (default: DLRHOOK_TOKEN when set)")
 @click.option("--basic", default=None, metavar="USER:PASS", help="HTTP Basic credentials")
 @click.option("--seed", default=None, type=int, help="the same reports on every run of the same UTC day")
@@ -427,13 +444,16 @@ def simulate(
     mix: str | None,
     duplicates: float,
     v3: bool,
+    channel: str,
+    seen: float,
+    messages_api: bool,
     token: str | None,
     basic: str | None,
     seed: int | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """POST realistic Infobip delivery reports to a receiver and summarise its answers.
+    """POST realistic Infobip delivery (and seen) reports to a receiver and summarise its answers.
 
     Exits 1 when any request failed (a network error or a status other than 200)."""
     import json
@@ -457,6 +477,9 @@ def simulate(
             basic=basic,
             seed=seed,
             timeout=timeout,
+            channel=channel,
+            seen=seen,
+            messages_api=messages_api,
         )
     except SimulateError as exc:
         raise click.UsageError(str(exc)) from None
