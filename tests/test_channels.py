@@ -351,3 +351,31 @@ def test_reports_are_counted_by_channel(client: FlaskClient, conn: redis_lib.Red
 
     after = (count("WHATSAPP"), count("VIBER_BM"), count("OTHER"), timed("WHATSAPP"), count("RCS", "quarantined"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1, 1, 1, 1]
+
+
+def test_the_forward_handler_forwards_a_seen_report_with_no_status(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.test_builtin_handlers import SECRET, Receiver
+
+    receiver = Receiver()
+    try:
+        settings = worker_env(
+            DLRHOOK_HANDLERS="forward", DLRHOOK_FORWARD_URL=receiver.url, DLRHOOK_FORWARD_SECRET=SECRET
+        )
+        make_app().test_client().post("/notify/viber", data=sample("viber-seen.json"), content_type=JSON)
+        run_jobs(settings)
+    finally:
+        receiver.server.shutdown()
+
+    [(headers, body)] = receiver.requests
+    payload = Webhook(SECRET).verify(body, headers)
+    report = payload["report"]
+    assert (report["kind"], report["channel"], report["status"], report["error"]) == ("seen", "VIBER", None, None)
+    assert report["seen_at"] == "2023-07-04T14:12:40.001000+00:00"
+    assert payload["final"] is False
