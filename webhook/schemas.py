@@ -313,6 +313,8 @@ class ReportSchema(_Base):
             for name in ("entityId", "applicationId"):
                 if name not in data and name in platform:
                     data[name] = platform[name]
+        if data.get("event", missing) is None:
+            del data["event"]  # null: no event, as absent (the kind is read from the shape)
         if "event" not in data and kind_of(data) == "seen":
             data["event"] = "SEEN"
             # The channels' own seen reports write the end user (who saw the message) in `from`
