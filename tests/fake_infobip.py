@@ -7,9 +7,12 @@
         fake.assert_well_behaved()
 
 Each report is returned by exactly one request (``bulkId``/``messageId`` filter, ``limit``
-honoured, 50 by default as Infobip does). A wrong ``Authorization`` gets 401. A ``limit`` above
+honoured, 50 by default as Infobip does). It serves one reports path or several
+(``paths=[...]``), each with its own reports (``add_reports(..., path=...)``); another path is
+404. A wrong ``Authorization`` gets 401. A ``limit`` above
 ``max_limit`` is recorded as a violation (and answered 400): :meth:`FakeInfobip.assert_well_behaved`
-fails the test on any violation or any two requests in flight at once. Injected answers
+fails the test on any violation or any two requests to one path in flight at once (requests
+to different paths may overlap: each path has its own poller lock). Injected answers
 (429 with or without Retry-After, 500, slow answers, garbage bodies) apply to the next
 requests in order. Every request is logged with its start and end (``time.monotonic``).
 
@@ -117,6 +120,7 @@ class FakeInfobip:
         password: str | None = None,
         max_limit: int = 1000,
         path: str = REPORTS_PATH,
+        paths: Iterable[str] = (),
         delay: float = 0.0,
     ) -> None:
         if api_key:
@@ -125,13 +129,14 @@ class FakeInfobip:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
             self.expected_auth = f"Basic {token}"
         self.max_limit = max_limit
-        self.path = path
+        self.paths = tuple(paths) or (path,)
+        self.path = self.paths[0]
         self.delay = delay  # added to every answer
         self.requests: list[Request] = []
         self.violations: list[str] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._reports: list[dict[str, Any]] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight = 0  # most requests to one path in flight at once
+        self._reports: dict[str, list[dict[str, Any]]] = {p: [] for p in self.paths}
         self._logs: dict[str, dict[str, Any]] = {}
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
@@ -162,10 +167,10 @@ class FakeInfobip:
 
     # -- test controls -------------------------------------------------------------------------
 
-    def add_reports(self, reports: Iterable[dict[str, Any]]) -> None:
-        """Queue reports to be returned (each exactly once, in order)."""
+    def add_reports(self, reports: Iterable[dict[str, Any]], path: str | None = None) -> None:
+        """Queue reports to be returned from *path* (default: the first), each exactly once, in order."""
         with self._lock:
-            self._reports.extend(reports)
+            self._reports[path or self.path].extend(reports)
 
     def add_logs(self, entries: Iterable[dict[str, Any]]) -> None:
         """Set the log entry of each entry's message (kept: logs can be read again)."""
@@ -180,9 +185,9 @@ class FakeInfobip:
 
     @property
     def remaining(self) -> int:
-        """Reports not yet returned."""
+        """Reports not yet returned, from every path."""
         with self._lock:
-            return len(self._reports)
+            return sum(map(len, self._reports.values()))
 
     def log(self) -> list[Request]:
         """A copy of the request log (finished requests only), in start order."""
@@ -190,9 +195,12 @@ class FakeInfobip:
             return sorted((r for r in self.requests if r.end), key=lambda r: r.start)
 
     def overlaps(self) -> list[tuple[Request, Request]]:
-        """Pairs of requests that were in flight at the same time."""
-        log = self.log()
-        return [(a, b) for a, b in itertools.pairwise(log) if b.start < a.end]
+        """Pairs of requests to one path that were in flight at the same time."""
+        out = []
+        for path in {r.path for r in self.log()}:
+            log = [r for r in self.log() if r.path == path]
+            out.extend((a, b) for a, b in itertools.pairwise(log) if b.start < a.end)
+        return out
 
     def assert_well_behaved(self) -> None:
         """Fail unless every limit was within max_limit and no two requests overlapped."""
@@ -210,7 +218,7 @@ class FakeInfobip:
                 return 401, {}, json.dumps(body).encode(), self.delay
             if request.path == LOGS_PATH:
                 return self._logs_answer(request)
-            if request.path != self.path:
+            if request.path not in self._reports:
                 return 404, {}, b'{"requestError":{"serviceException":{"messageId":"NOT_FOUND"}}}', self.delay
             limit = request.limit if request.limit is not None else DEFAULT_LIMIT
             if not 1 <= limit <= self.max_limit:
@@ -225,13 +233,13 @@ class FakeInfobip:
                 return 200, {}, answer.body, delay
             bulk_id, message_id = request.params.get("bulkId"), request.params.get("messageId")
             picked, kept = [], []
-            for report in self._reports:
+            for report in self._reports[request.path]:
                 matches = (not bulk_id or report.get("bulkId") == bulk_id) and (
                     not message_id or report.get("messageId") == message_id
                 )
                 (picked if matches and len(picked) < limit else kept).append(report)
             # Consume-once: what this answer carries is gone from the server.
-            self._reports = kept
+            self._reports[request.path] = kept
             request.returned = len(picked)
             return 200, {}, json.dumps({"results": picked}).encode(), delay
 
@@ -256,7 +264,7 @@ class FakeInfobip:
     def _finish(self, request: Request) -> None:
         with self._lock:
             if not request.end:
-                self.in_flight -= 1
+                self.in_flight[request.path] -= 1
                 request.end = time.monotonic()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -266,14 +274,13 @@ class FakeInfobip:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # http.server names it so
-                request = Request(start=time.monotonic())
+                split = urlsplit(self.path)
+                request = Request(start=time.monotonic(), path=split.path)
                 with fake._lock:
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    fake.in_flight[request.path] = fake.in_flight.get(request.path, 0) + 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight[request.path])
                     fake.requests.append(request)
                 try:
-                    split = urlsplit(self.path)
-                    request.path = split.path
                     request.query = parse_qs(split.query)
                     request.params = {k: v[-1] for k, v in request.query.items()}
                     request.accept = self.headers.get("Accept")

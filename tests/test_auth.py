@@ -124,3 +124,49 @@ def test_secrets_are_not_in_the_settings_repr(make_app: Callable[..., Flask]) ->
 
     assert "tok-123" not in repr(settings)
     assert "pw-456" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "status"),
+    [
+        ("193.105.74.12", 200),  # 193.105.74.0/24
+        ("83.166.95.255", 200),  # the last address of 83.166.64.0/19
+        ("20.108.54.3", 200),  # a /32 of the list
+        ("10.20.30.40", 200),  # the CIDR listed beside `infobip`
+        ("83.166.96.0", 403),  # one past 83.166.64.0/19
+        ("20.108.54.4", 403),
+        ("198.51.100.1", 403),
+    ],
+)
+def test_the_infobip_keyword_allows_infobips_published_ranges_through_a_trusted_proxy(
+    make_app: Callable[..., Flask], forwarded: str, status: int
+) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="infobip,10.0.0.0/8", DLRHOOK_TRUSTED_PROXIES="1")
+    via_router = {"REMOTE_ADDR": "172.16.0.9"}  # Heroku's router: not itself allowed
+
+    answer = push(app, "/notify/whatsapp", environ_base=via_router, headers={"X-Forwarded-For": forwarded})
+
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    if status == 403:
+        assert_refused(answer, 403)
+
+
+def test_an_infobip_address_forged_in_front_of_the_real_one_is_refused(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="Infobip", DLRHOOK_TRUSTED_PROXIES="1")
+    via_router = {"REMOTE_ADDR": "172.16.0.9"}
+
+    forged = push(app, environ_base=via_router, headers={"X-Forwarded-For": "193.105.74.12, 198.51.100.1"})
+
+    assert_refused(forged, 403)
+
+
+def test_the_infobip_keyword_stands_for_every_published_range(env: Callable[..., object]) -> None:
+    import ipaddress
+
+    from dlrhook.safelist import INFOBIP_RANGES
+
+    settings = env(DLRHOOK_ALLOWED_IPS="infobip, 10.0.0.0/8")
+
+    nets = settings.allowed_ips  # type: ignore[attr-defined]
+    assert nets == (*map(ipaddress.ip_network, INFOBIP_RANGES), ipaddress.ip_network("10.0.0.0/8"))
+    assert len(INFOBIP_RANGES) == 23

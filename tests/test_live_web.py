@@ -157,8 +157,8 @@ def test_metrics_add_up_across_two_gunicorn_workers(web: Web) -> None:
     expected_duplicates = resent + 100
     for _ in range(4):  # any worker may answer the scrape; each must report the same sums
         samples = web.scrape()
-        assert samples['dlrhook_reports_total{outcome="accepted",source="push"}'] == expected_accepted
-        assert samples['dlrhook_reports_total{outcome="duplicate",source="push"}'] == expected_duplicates
+        assert samples['dlrhook_reports_total{channel="SMS",outcome="accepted",source="push"}'] == expected_accepted
+        assert samples['dlrhook_reports_total{channel="SMS",outcome="duplicate",source="push"}'] == expected_duplicates
         assert samples['dlrhook_rejected_requests_total{status="400"}'] == 1
         assert samples['dlrhook_queue_depth{queue="inbox"}'] == expected_accepted
         assert samples['dlrhook_ingest_seconds_count{source="push"}'] == summary.requests + (sent_accepted // 10) + 5
@@ -219,3 +219,32 @@ def test_simulate_authenticates_with_a_token_or_basic_credentials(start_web: Cal
     by_basic = simulate(web.url, count=10, batch_size=10, basic="infobip:pa55word", fmt="xml")
     assert (by_token.accepted, by_basic.accepted) == (10, 10)
     assert (by_token.failed, by_basic.failed) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "channel"),
+    [({"channel": "whatsapp"}, "WHATSAPP"), ({"channel": "viber", "messages_api": True}, "VIBER_BM")],
+    ids=["whatsapp", "messages-api"],
+)
+def test_simulated_delivery_and_seen_reports_reach_the_handler_through_the_real_web(
+    web: Web,
+    conn: redis_lib.Redis,
+    worker_env: Callable[..., object],
+    run_jobs: Callable[[object], None],
+    options: dict,
+    channel: str,
+) -> None:
+    from tests.plugins.dlrhook_testplugin import calls
+
+    summary = simulate(web.url, count=300, batch_size=50, seen=0.3, seed=3, **options)
+
+    assert (summary.failed, summary.accepted, summary.quarantined) == (0, 300, 0)
+    run_jobs(worker_env(DLRHOOK_HANDLERS="test-record"))
+    received = calls(conn, "test-record")
+    assert len(received) == 300
+    assert {r["channel"] for r in received} == {repr(channel)}
+    seen = [r for r in received if r["kind"] == "'seen'"]
+    assert 30 < len(seen) < 120
+    assert all(r["status.name"] == "None" and r["seen_at"] != "None" for r in seen)
+    delivered = {r["message_id"] for r in received if r["status.name"] == "'DELIVERED_TO_HANDSET'"}
+    assert {r["message_id"] for r in seen} <= delivered

@@ -29,8 +29,8 @@ def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def reports(outcome: str, source: str = "push") -> float:
-    return value("dlrhook_reports_total", source=source, outcome=outcome)
+def reports(outcome: str, source: str = "push", channel: str = "SMS") -> float:
+    return value("dlrhook_reports_total", source=source, outcome=outcome, channel=channel)
 
 
 def test_a_push_counts_accepted_then_duplicates(client: FlaskClient) -> None:
@@ -59,13 +59,14 @@ def test_pulled_reports_are_counted_under_their_source(conn: redis_lib.Redis, se
 def test_delivery_time_is_observed_once_per_accepted_report(client: FlaskClient) -> None:
     count = "dlrhook_delivery_seconds_count"
     total = "dlrhook_delivery_seconds_sum"
-    before_count, before_sum = value(count, status_group="DELIVERED"), value(total, status_group="DELIVERED")
+    labels = {"status_group": "DELIVERED", "channel": "SMS"}
+    before_count, before_sum = value(count, **labels), value(total, **labels)
     body = sample("v1-two-delivered.json")  # doneAt - sentAt: 0.004 s and 0.011 s
     client.post("/notify", data=body, content_type="application/json")
     client.post("/notify", data=body, content_type="application/json")  # duplicates: not timed again
-    assert value(count, status_group="DELIVERED") - before_count == 2
+    assert value(count, **labels) - before_count == 2
     # abs: other tests may have left a huge sum behind (year 1 to 9999), which costs float precision
-    assert value(total, status_group="DELIVERED") - before_sum == pytest.approx(0.015, abs=1e-3)
+    assert value(total, **labels) - before_sum == pytest.approx(0.015, abs=1e-3)
 
 
 def test_ingest_latency_is_observed_per_batch(client: FlaskClient) -> None:
@@ -117,7 +118,7 @@ def test_metrics_shows_counters_and_queue_depths_read_from_redis(client: FlaskCl
     assert 'dlrhook_queue_depth{queue="failed"} 0.0' in text
     assert 'dlrhook_queue_depth{queue="quarantine"} 1.0' in text
     assert "dlrhook_redis_up 1.0" in text
-    assert 'dlrhook_reports_total{outcome="accepted",source="push"}' in text
+    assert 'dlrhook_reports_total{channel="SMS",outcome="accepted",source="push"}' in text
 
 
 def test_metrics_answers_when_redis_is_down(make_app: Callable[..., object]) -> None:

@@ -128,3 +128,60 @@ def test_a_bad_mix_is_refused_with_its_option_name(text: str) -> None:
 def test_a_mix_names_weights() -> None:
     assert parse_mix("delivered=3, rejected=1") == {"delivered": 3.0, "rejected": 1.0}
     assert parse_mix(None) == DEFAULT_MIX
+
+
+def test_a_channels_reports_are_valid_and_a_share_of_delivered_messages_is_reported_seen() -> None:
+    reports, _ = _generate(1000, channel="whatsapp", seen=0.3)
+    loaded = [ReportSchema().load(r) for r in reports]
+
+    seen = [r for r in loaded if r["kind"] == "seen"]
+    delivered = {r["message_id"] for r in loaded if r["kind"] == "delivery" and r["status"]["id"] == 5}
+    assert len(reports) == 1000
+    assert 150 < len(seen) < 300  # 0.3 of the ~80 % of messages that end delivered
+    assert {r["message_id"] for r in seen} <= delivered
+    assert all(r["to"] == r_raw["from"] for r, r_raw in zip(loaded, reports, strict=True) if r["kind"] == "seen")
+    assert not any("channel" in r for r in reports)  # WhatsApp bodies do not name their channel
+
+
+def test_some_seen_reports_are_sent_before_their_delivery_report() -> None:
+    reports, _ = _generate(2000, channel="viber", seen=0.5)
+    first: dict[str, str] = {}
+    for report in reports:
+        first.setdefault(str(report["messageId"]), "seen" if "seenAt" in report else "delivery")
+    assert "seen" in first.values() and "delivery" in first.values()
+
+
+def test_the_messages_api_form_names_its_channel_and_destination_and_has_an_integer_mcc_mnc() -> None:
+    reports, _ = _generate(300, channel="viber", seen=0.4, messages_api=True)
+
+    assert {r["event"] for r in reports} == {"DELIVERY", "SEEN"}
+    assert {r["channel"] for r in reports} == {"VIBER_BM"}
+    assert all("destination" in r and "to" not in r for r in reports)
+    assert all(isinstance(r["mccMnc"], int) for r in reports if r["event"] == "DELIVERY")
+    assert {ReportSchema().load(r)["kind"] for r in reports} == {"delivery", "seen"}
+
+
+def test_email_reports_go_to_email_addresses() -> None:
+    reports, _ = _generate(50, channel="email")
+    assert all(str(r["to"]).endswith("@example.com") and "browserLink" in r for r in reports)
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"channel": "sms", "seen": 0.3}, "--seen"),
+        ({"channel": "email", "messages_api": True}, "--messages-api"),
+        ({"channel": "fax"}, "--channel"),
+    ],
+)
+def test_a_channel_option_infobip_would_not_send_is_refused(options: dict, option: str) -> None:
+    with pytest.raises(SimulateError, match=option):
+        _generate(10, **options)
+
+
+def test_the_channel_is_appended_to_a_notify_url() -> None:
+    from dlrhook.workers.simulate import channel_url
+
+    assert channel_url("https://h/notify?token=t", "whatsapp") == "https://h/notify/whatsapp?token=t"
+    assert channel_url("https://h/notify", "sms") == "https://h/notify"
+    assert channel_url("https://h/notify/viber", "whatsapp") == "https://h/notify/viber"

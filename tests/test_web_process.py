@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -75,14 +76,32 @@ def web(redis_url: str, conn: redis.Redis) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def _notify_url(sample_name: str) -> str:
+    """Where Infobip would push a sample: its channel's notify URL (README, "Channels")."""
+    prefix = sample_name.split("-", 1)[0]
+    if prefix == "messages":
+        return "/notify/messages"
+    return f"/notify/{prefix}" if prefix in ("whatsapp", "viber", "rcs", "mms", "email") else "/notify"
+
+
 def test_every_sample_file_is_accepted_by_the_real_web_process(web: str, conn: redis.Redis) -> None:
     answers = {}
     for path in sorted(SAMPLES.iterdir()):
         kind = "application/xml" if path.suffix == ".xml" else "application/json"
-        answers[path.name] = post(web + "/notify?token=tok", path.read_bytes(), kind)
+        answers[path.name] = post(web + _notify_url(path.name) + "?token=tok", path.read_bytes(), kind)
 
     assert {name: status for name, (status, _) in answers.items()} == dict.fromkeys(answers, 200)
-    assert conn.xlen(store.REPORTS) == 4  # the XML sample is the v3 report again: one duplicate
+    # 4 SMS reports (the XML sample is the v3 report again: one duplicate) and one report in
+    # each of the 10 samples of other channels.
+    assert conn.xlen(store.REPORTS) == 14
+    wires = [json.loads(fields[b"w"]) for _, fields in conn.xrange(store.REPORTS)]
+    kinds = sorted((w["report"]["channel"], w["report"]["kind"]) for w in wires)
+    assert kinds == sorted(
+        [("SMS", "delivery")] * 4
+        + [("WHATSAPP", "delivery"), ("WHATSAPP", "seen"), ("VIBER", "delivery"), ("VIBER", "seen")]
+        + [("RCS", "delivery"), ("RCS", "seen"), ("MMS", "delivery"), ("EMAIL", "delivery")]
+        + [("VIBER_BM", "delivery"), ("VIBER_BM", "seen")]
+    )
     again = post(web + "/notify?token=tok", (SAMPLES / "v1-two-delivered.json").read_bytes(), "application/json")
     assert again == (200, b'{"accepted":0,"duplicates":2,"quarantined":0}\n')
 

@@ -11,13 +11,20 @@ from typing import Any
 import redis
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
 
-from dlrhook import api, auth, logs, metrics, openapi, problems, store
+from dlrhook import api, auth, channels, logs, metrics, openapi, problems, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
 
 log = logging.getLogger("dlrhook.web")
+
+
+class ChannelConverter(BaseConverter):
+    """``<channel:channel>``: a channel's URL name (``whatsapp``, ``viber-bm``); others are 404."""
+
+    regex = channels.URL_PATTERN
 
 
 class State:
@@ -46,7 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         # X-Forwarded-For is trusted only as far as the configured number of proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     problems.init_app(app)
+    app.url_map.converters["channel"] = ChannelConverter
     app.add_url_rule("/notify", view_func=notify, methods=["POST"])
+    app.add_url_rule("/notify/<channel:channel>", view_func=notify, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
     app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
     app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
@@ -62,8 +71,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def notify() -> tuple[Response, int]:
-    """Take one push: authenticate, parse, then ingest (validate, dedup, store, queue)."""
+def notify(channel: str | None = None) -> tuple[Response, int]:
+    """Take one push: authenticate, parse, then ingest (validate, dedup, store, queue).
+
+    ``/notify/<channel>`` sets the channel of reports whose body names none (``whatsapp`` ->
+    ``WHATSAPP``; ``messages``: none, each report must name its own); plain ``/notify`` is SMS.
+    """
     st = state()
     auth.check_push(
         st.settings,
@@ -74,7 +87,8 @@ def notify() -> tuple[Response, int]:
     # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
     body = request.get_data(cache=False)
     reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
-    result = ingest(st.conn, reports, source="push", settings=st.settings)
+    default = channels.from_url_name(channel) if channel is not None else channels.DEFAULT_CHANNEL
+    result = ingest(st.conn, reports, source="push", settings=st.settings, channel=default)
     answer = result.as_dict()
     if result.quarantined:
         log.warning(

@@ -18,6 +18,7 @@ import redis
 from marshmallow import ValidationError
 
 from dlrhook import drains, metrics, store
+from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
 from dlrhook.quarantine import quarantine_entry
@@ -102,9 +103,12 @@ def ingest(
     *,
     source: str,
     settings: Settings,
+    channel: str | None = DEFAULT_CHANNEL,
 ) -> IngestResult:
     """Validate each raw report, quarantine the invalid ones, and store the rest for the workers.
 
+    *channel* (upper case) is the channel of reports whose body does not name one: the one the
+    notify URL or the pull path names, SMS by default; with None such a report is quarantined.
     A report whose identity (``DeliveryReport.key``) was seen within ``DLRHOOK_DEDUP_TTL``
     counts as a duplicate and is not queued again. Returns only after Redis holds the batch;
     raises :class:`StoreUnavailable` (and stores nothing) when Redis cannot take it.
@@ -120,23 +124,38 @@ def ingest(
     result = IngestResult()
     seen_keys: list[bytes] = []
     wires: list[str] = []
-    timings: list[tuple[str, float] | None] = []  # (status group, doneAt - sentAt) per wire
+    timings: list[tuple[str, str, float] | None] = []  # (channel, status group, doneAt - sentAt) per wire
+    channels: list[str] = []
     quarantine: list[str] = []
     for index, raw in enumerate(raw_reports):
         if not isinstance(raw, dict):
             _quarantine(
-                result, quarantine, index, raw, {"_schema": ["A report must be an object."]}, source, received_at
+                result,
+                quarantine,
+                index,
+                raw,
+                {"_schema": ["A report must be an object."]},
+                source,
+                received_at,
+                channel,
             )
             continue
         try:
             loaded = _SCHEMA.load(raw)
         except ValidationError as exc:
-            _quarantine(result, quarantine, index, raw, exc.messages, source, received_at)
+            _quarantine(result, quarantine, index, raw, exc.messages, source, received_at, channel)
             continue
+        if loaded.get("channel") is None:
+            if channel is None:
+                errors = {"channel": ["Missing data for required field (the URL names no channel)."]}
+                _quarantine(result, quarantine, index, raw, errors, source, received_at, channel)
+                continue
+            loaded["channel"] = channel
         key = report_key(loaded)
         seen_keys.append(store.seen_key(key))
         wires.append(dumps(wire_from_loaded(loaded, raw, key=key, source=source, received_at=received_at)))
         timings.append(_delivery_time(loaded))
+        channels.append(loaded["channel"])
 
     flags = ""
     if wires or quarantine:
@@ -146,16 +165,24 @@ def ingest(
             raise StoreUnavailable(f"Redis could not take the batch: {type(exc).__name__}: {exc}") from exc
     result.accepted = flags.count("1")
     result.duplicates = len(wires) - result.accepted
-    metrics.record_ingest(source, result, started, (t for t, f in zip(timings, flags, strict=True) if t and f == "1"))
+    outcomes = ["accepted" if f == "1" else "duplicate" for f in flags]
+    metrics.record_ingest(
+        source,
+        result,
+        started,
+        (t for t, f in zip(timings, flags, strict=True) if t and f == "1"),
+        zip(channels, outcomes, strict=True),
+        quarantined_channel=channel,
+    )
     return result
 
 
-def _delivery_time(loaded: dict[str, Any]) -> tuple[str, float] | None:
-    """(status group, doneAt - sentAt in seconds), when both times are present."""
-    sent, done = loaded.get("sent_at"), loaded.get("done_at")
-    if sent is None or done is None:
+def _delivery_time(loaded: dict[str, Any]) -> tuple[str, str, float] | None:
+    """(channel, status group, doneAt - sentAt in seconds) of a delivery report with both times."""
+    sent, done, status = loaded.get("sent_at"), loaded.get("done_at"), loaded.get("status")
+    if sent is None or done is None or status is None:
         return None
-    return loaded["status"]["group_name"], (done - sent).total_seconds()
+    return loaded["channel"], status["group_name"], (done - sent).total_seconds()
 
 
 def _quarantine(
@@ -166,8 +193,10 @@ def _quarantine(
     errors: Any,
     source: str,
     received_at: datetime,
+    channel: str | None,
 ) -> None:
-    pairs.extend(quarantine_entry(raw, errors, source, received_at))
+    # "": the URL named no channel (``/notify/messages``), so a replay must not assume SMS.
+    pairs.extend(quarantine_entry(raw, errors, source, received_at, channel=channel or ""))
     result.quarantined += 1
     result.errors[str(index)] = errors
 

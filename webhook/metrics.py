@@ -11,6 +11,7 @@ logs and carries on when prometheus_client raises.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
@@ -30,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from rq.registry import FailedJobRegistry
 
 from dlrhook import status, store
+from dlrhook.channels import metric_label as channel_label
 from dlrhook.multiproc import VARIABLE
 
 if TYPE_CHECKING:
@@ -43,8 +45,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 REPORTS = Counter(
     "dlrhook_reports",
-    "Reports received, by source (push, pull) and outcome (accepted, duplicate, quarantined).",
-    ["source", "outcome"],
+    "Reports received, by source (push, pull), outcome (accepted, duplicate, quarantined) and channel "
+    "(SMS, WHATSAPP, ...; a quarantined report counts under the channel its URL or pull path names).",
+    ["source", "outcome", "channel"],
 )
 REJECTED = Counter(
     "dlrhook_rejected_requests",
@@ -59,8 +62,8 @@ INGEST_SECONDS = Histogram(
 )
 DELIVERY_SECONDS = Histogram(
     "dlrhook_delivery_seconds",
-    "Infobip's delivery time doneAt - sentAt of newly accepted reports, by status group.",
-    ["status_group"],
+    "Infobip's delivery time doneAt - sentAt of newly accepted delivery reports, by status group and channel.",
+    ["status_group", "channel"],
     buckets=(1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600),
 )
 HANDLER_CALLS = Counter(
@@ -92,20 +95,29 @@ _GROUPS = frozenset({"ACCEPTED", "PENDING", "UNDELIVERABLE", "DELIVERED", "EXPIR
 
 
 def record_ingest(
-    source: str, result: IngestResult, started: float, delivery: Iterable[tuple[str, float]] = ()
+    source: str,
+    result: IngestResult,
+    started: float,
+    delivery: Iterable[tuple[str, str, float]] = (),
+    outcomes: Iterable[tuple[str, str]] = (),
+    *,
+    quarantined_channel: str | None = None,
 ) -> None:
-    """Count one ingested batch: outcomes, latency since *started* (``time.perf_counter()``),
-    and ``(status group, doneAt - sentAt seconds)`` of each newly accepted report. Never raises."""
+    """Count one ingested batch: the ``(channel, outcome)`` of each valid report, the quarantined
+    ones (under *quarantined_channel*, the channel the URL or path named), latency since
+    *started* (``time.perf_counter()``), and ``(channel, status group, doneAt - sentAt seconds)``
+    of each newly accepted delivery report. Never raises."""
     try:
-        if result.accepted:
-            REPORTS.labels(source, "accepted").inc(result.accepted)
-        if result.duplicates:
-            REPORTS.labels(source, "duplicate").inc(result.duplicates)
+        counts = collections.Counter(outcomes)
+        for (channel, outcome), n in counts.items():
+            REPORTS.labels(source, outcome, channel_label(channel)).inc(n)
         if result.quarantined:
-            REPORTS.labels(source, "quarantined").inc(result.quarantined)
+            REPORTS.labels(source, "quarantined", channel_label(quarantined_channel)).inc(result.quarantined)
         INGEST_SECONDS.labels(source).observe(time.perf_counter() - started)
-        for group, seconds in delivery:
-            DELIVERY_SECONDS.labels(group if group in _GROUPS else "OTHER").observe(max(seconds, 0.0))
+        for channel, group, seconds in delivery:
+            DELIVERY_SECONDS.labels(group if group in _GROUPS else "OTHER", channel_label(channel)).observe(
+                max(seconds, 0.0)
+            )
     except Exception:
         log.warning("could not record ingest metrics", exc_info=True)
 

@@ -15,6 +15,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
+from dlrhook.channels import URL_PATTERN as CHANNEL_PATTERN
 from dlrhook.metrics import CONTENT_TYPE as METRICS_TYPE
 from dlrhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
 from dlrhook.status import BulkSummarySchema, MessageStatusSchema
@@ -53,7 +54,14 @@ quarantined and counted in the 200 answer (with its field errors by index): a re
 Infobip could not make it valid. The request schema describes a valid report; the endpoint
 itself only requires a `results` list. XML bodies use Infobip's v1 form (root
 `reportResponse`) or v3 form (root `DeliveryReports`), `<results><result>...</result></results>`.
-Any method other than POST gets 405 with an `Allow` header."""
+Any method other than POST gets 405 with an `Allow` header. A report is a delivery report
+(`status` required) or a seen report (`event: "SEEN"`, or `seenAt` without `status`:
+`seenAt` required); the Messages API's form (`event`, `channel`, `destination`) is read too."""
+
+_CHANNEL_DESCRIPTION = """The same as `POST /notify`, for the notify URL registered for one channel: reports whose
+body does not name their channel (most channels' bodies do not) get the one in the path,
+upper case (`whatsapp` is `WHATSAPP`). A report's own `channel` wins. `messages` names none:
+each Messages API report carries its own, and one without is quarantined."""
 
 
 def _xml_schema(push: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +90,8 @@ def document() -> dict[str, Any]:
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
         info={
-            "description": "The notify URL for Infobip SMS delivery reports: authenticated, validated, "
-            "durable in Redis, dispatched to handler plugins.",
+            "description": "The notify URL for Infobip delivery and seen reports of every channel: "
+            "authenticated, validated, durable in Redis, dispatched to handler plugins.",
         },
     )
     spec.components.schema("Report", schema=ReportSchema)
@@ -110,44 +118,59 @@ def document() -> dict[str, Any]:
     )
     push_ref = {"$ref": "#/components/schemas/Push"}
     push_schema = spec.to_dict()["components"]["schemas"]["Push"]
-    spec.path(
-        path="/notify",
-        operations={
-            "post": {
-                "operationId": "notify",
-                "summary": "Receive a batch of delivery reports",
-                "description": _NOTIFY_DESCRIPTION,
-                # Any one credential passes; with none configured the endpoint is open ({}).
-                "security": [{"token": []}, {"bearer": []}, {"basic": []}, {}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": push_ref},
-                        "application/xml": {"schema": _xml_schema(push_schema)},
-                        "text/xml": {"schema": _xml_schema(push_schema)},
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "Redis holds the batch: counts of accepted, duplicate and quarantined reports",
-                        "content": {"application/json": {"schema": "PushAnswer"}},
-                    },
-                    "400": _problem("The body is not JSON/XML, or has no results list; nothing was stored"),
-                    "401": _problem(
-                        "Missing or wrong credentials",
-                        {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic"}},
-                    ),
-                    "403": _problem("The client address is not in DLRHOOK_ALLOWED_IPS"),
-                    "413": _problem("The body is larger than DLRHOOK_MAX_BODY"),
-                    "415": _problem("The content type is neither JSON nor XML"),
-                    "503": _problem(
-                        "Redis cannot take the batch; nothing was stored, Infobip retries",
-                        {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
-                    ),
-                },
-            }
+    notify: dict[str, Any] = {
+        "operationId": "notify",
+        "summary": "Receive a batch of delivery and seen reports (SMS, unless a report names its channel)",
+        "description": _NOTIFY_DESCRIPTION,
+        # Any one credential passes; with none configured the endpoint is open ({}).
+        "security": [{"token": []}, {"bearer": []}, {"basic": []}, {}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": push_ref},
+                "application/xml": {"schema": _xml_schema(push_schema)},
+                "text/xml": {"schema": _xml_schema(push_schema)},
+            },
         },
+        "responses": {
+            "200": {
+                "description": "Redis holds the batch: counts of accepted, duplicate and quarantined reports",
+                "content": {"application/json": {"schema": "PushAnswer"}},
+            },
+            "400": _problem("The body is not JSON/XML, or has no results list; nothing was stored"),
+            "401": _problem(
+                "Missing or wrong credentials",
+                {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic"}},
+            ),
+            "403": _problem("The client address is not in DLRHOOK_ALLOWED_IPS"),
+            "413": _problem("The body is larger than DLRHOOK_MAX_BODY"),
+            "415": _problem("The content type is neither JSON nor XML"),
+            "503": _problem(
+                "Redis cannot take the batch; nothing was stored, Infobip retries",
+                {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+            ),
+        },
+    }
+    spec.path(path="/notify", operations={"post": notify})
+    by_channel = copy.deepcopy(notify)
+    by_channel.update(
+        operationId="notifyChannel",
+        summary="Receive a batch of delivery and seen reports of one channel",
+        description=_CHANNEL_DESCRIPTION,
+        parameters=[
+            {
+                "name": "channel",
+                "in": "path",
+                "required": True,
+                "description": "the channel of reports whose body names none: sms, mms, whatsapp, viber, rcs, "
+                "email, any other Infobip channel name (viber-bm is VIBER_BM), or messages (the Messages API: "
+                "each report names its own)",
+                "schema": {"type": "string", "pattern": f"^{CHANNEL_PATTERN}$"},
+            }
+        ],
     )
+    by_channel["responses"]["404"] = _problem("The path names no channel: letters, digits, _ and -, at most 32")
+    spec.path(path="/notify/{channel}", operations={"post": by_channel})
     spec.path(
         path="/healthz",
         operations={

@@ -25,8 +25,11 @@ def new_quarantine_id() -> str:
     return f"q-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
 
 
-def quarantine_entry(raw: Any, errors: Any, source: str, received_at: datetime | str) -> tuple[str, str]:
-    """A new entry's ``(id, JSON text)``: ``{"id", "raw", "errors", "source", "received_at"}``.
+def quarantine_entry(
+    raw: Any, errors: Any, source: str, received_at: datetime | str, *, channel: str | None = None
+) -> tuple[str, str]:
+    """A new entry's ``(id, JSON text)``: ``{"id", "raw", "errors", "source", "received_at"}``,
+    and ``"channel"`` when known (the one the URL or pull path named, for a replay).
 
     *raw* is the report as received (any JSON value, Decimals included), *errors* the field
     errors by name (marshmallow's form) or ``{UNREADABLE_WIRE: [why]}``, *received_at* a time or
@@ -35,6 +38,8 @@ def quarantine_entry(raw: Any, errors: Any, source: str, received_at: datetime |
     qid = new_quarantine_id()
     when = received_at.isoformat() if isinstance(received_at, datetime) else received_at
     entry = {"id": qid, "raw": raw, "errors": errors, "source": source, "received_at": when}
+    if channel is not None:
+        entry["channel"] = channel
     return qid, dumps(entry)
 
 

@@ -9,7 +9,8 @@ The wire forms (:func:`wire_from_loaded`, :meth:`~DeliveryReport.to_wire`,
 :meth:`~DeliveryReport.from_wire`) are derived from :class:`DeliveryReport`'s own fields and
 types. Adding a report field is its attribute here and its marshmallow field (JSON name,
 validation) in ``dlrhook.schemas``; ``tests/test_schemas.py`` fails while one lacks the other.
-Wires already queued stay readable: a field they lack is None.
+Wires already queued stay readable: a field they lack is None, or its value in
+:data:`WIRE_DEFAULTS` (reports queued before channels were read are SMS delivery reports).
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """One delivery report, as every handler receives it.
+    """One report, as every handler receives it: a delivery report (``kind == "delivery"``) or
+    a seen report (``kind == "seen"``: ``seen_at`` set, ``status`` and ``error`` None).
 
-    ``key`` is a stable identity (message id, status, error and done time): the same report
-    pushed twice, or pushed and pulled, has the same key. ``raw`` is the report as received,
-    unknown fields included.
+    ``key`` is a stable identity (for a delivery report: message id, status, error and done
+    time; for a seen report: message id and seen time): the same report pushed twice, or pushed
+    and pulled, has the same key. ``channel`` is Infobip's name of the channel, upper case
+    (``SMS``, ``WHATSAPP``, ``VIBER``, ...). ``raw`` is the report as received, unknown fields
+    included.
     """
 
     key: str
@@ -78,18 +82,26 @@ class DeliveryReport:
     mcc_mnc: str | None
     price: Price | None
     callback_data: str | None
-    status: Status
+    status: Status | None
     error: Error | None
     entity_id: str | None
     application_id: str | None
     campaign_reference_id: str | None
+    channel: str
+    kind: str
+    seen_at: datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.status is None and self.kind != "seen":
+            raise ValueError(f"a {self.kind} report without a status")
 
     @property
     def final(self) -> bool:
         """True once the message's state can no longer change: DELIVERED_TO_HANDSET, and every
-        UNDELIVERABLE, EXPIRED or REJECTED status (DELIVERED_TO_OPERATOR, id 2, is not final)."""
-        return is_final(self.status.group_name, self.status.id)
+        UNDELIVERABLE, EXPIRED or REJECTED status (DELIVERED_TO_OPERATOR, id 2, is not final).
+        False for a seen report, which carries no status."""
+        return self.status is not None and is_final(self.status.group_name, self.status.id)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> DeliveryReport:
@@ -111,10 +123,19 @@ class DeliveryReport:
 
 
 def report_key(loaded: dict[str, Any]) -> str:
-    """The stable identity of a validated report: message id, status, error and done time.
+    """The stable identity of a validated report.
 
-    The done time is compared in UTC, so ``+0100`` and ``+01:00`` spellings are one report.
+    A delivery report's is its message id, status, error and done time, as before channels
+    were read (so a report seen before an upgrade is still a duplicate after it); a seen
+    report's is its message id, the word ``seen`` and its seen time, so it is never a duplicate
+    of its message's delivery report. The channel is not part of it: one message has one
+    channel, and a report pushed to ``/notify`` and pulled from ``/viber/2/reports`` is one
+    report. Times are compared in UTC, so ``+0100`` and ``+01:00`` spellings are one report.
     """
+    if loaded.get("kind") == "seen":
+        seen = loaded.get("seen_at")
+        parts: tuple[str, ...] = (loaded["message_id"], "seen", seen.astimezone(UTC).isoformat() if seen else "")
+        return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     status = loaded["status"]
     error = loaded.get("error") or {}
     done = loaded.get("done_at")
@@ -267,7 +288,7 @@ class _WirePlan:
             if f.name in _ENVELOPE:
                 continue
             order.append(f.name)
-            if type(None) not in get_args(hints[f.name]):
+            if type(None) not in get_args(hints[f.name]) and f.name not in WIRE_DEFAULTS:
                 required.append(f.name)
             kind = _base_type(hints[f.name])
             if kind is datetime:
@@ -292,7 +313,12 @@ def _compile_from_wire(plan: _WirePlan) -> Callable[[type[DeliveryReport], dict[
     rebuilt = dict(plan.rebuilt)
     arguments = []
     for name in plan.order:
-        get = f"r[{name!r}]" if name in plan.required else f"r.get({name!r})"
+        if name in plan.required:
+            get = f"r[{name!r}]"
+        elif name in WIRE_DEFAULTS:
+            get = f"r.get({name!r}, {WIRE_DEFAULTS[name]!r})"
+        else:
+            get = f"r.get({name!r})"
         if name in rebuilt:
             namespace[f"_rebuild_{name}"] = rebuilt[name]
             value = (
@@ -317,6 +343,10 @@ def _compile_from_wire(plan: _WirePlan) -> Callable[[type[DeliveryReport], dict[
     exec(compile(source, f"<dlrhook.report from_wire: {', '.join(plan.order)}>", "exec"), namespace)  # noqa: S102  # our own field names
     return namespace["from_wire"]  # type: ignore[no-any-return]
 
+
+#: Values of fields a wire written before they existed lacks: such a report came from the SMS
+#: notify URL or the SMS reports path, and was a delivery report.
+WIRE_DEFAULTS: dict[str, str] = {"channel": "SMS", "kind": "delivery"}
 
 #: Fields of DeliveryReport that are not in the wire's ``report`` object.
 _ENVELOPE = frozenset({"key", "source", "received_at", "raw"})

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load, validates_schema
 from marshmallow.utils import set_value
 
 #: Status groups after which a message's state no longer changes (docs/infobip.md, "Status groups").
@@ -104,6 +104,36 @@ class TextOrInt(String):
                 raise self.make_error("range", high=MAX_INT)
             value = str(value)
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Kind(String):
+    """The report's kind from the Messages API's ``event``: ``DELIVERY`` -> ``"delivery"``,
+    ``SEEN`` -> ``"seen"`` (any case). Absent, a report is a delivery report; ``ReportSchema``
+    marks one shaped like a seen report (``seenAt`` and no ``status``) as ``SEEN`` first."""
+
+    default_error_messages = {"kind": "Must be DELIVERY or SEEN."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        if text not in KINDS:
+            raise self.make_error("kind")
+        return KINDS[text]
+
+
+#: Infobip's ``event`` values and the report kinds they are.
+KINDS = {"DELIVERY": "delivery", "SEEN": "seen"}
+
+
+def kind_of(raw: Mapping[str, Any]) -> str | None:
+    """The kind a raw report claims to be: ``"delivery"``, ``"seen"``, or None for an ``event``
+    that is neither. A Messages API report says so in ``event``; the channels' own seen reports
+    (WhatsApp, Viber, RCS) have ``seenAt`` and no ``status``; anything else is a delivery report."""
+    event = raw.get("event")
+    if event is not None:
+        return KINDS.get(event.strip().upper()) if isinstance(event, str) else None
+    if raw.get("seenAt") is not None and "status" not in raw:
+        return "seen"
+    return "delivery"
 
 
 class SharedNested(fields.Nested):
@@ -235,7 +265,15 @@ class ErrorSchema(_Base):
 
 
 class ReportSchema(_Base):
-    """One delivery report. ``messageId`` and ``status`` are required; the rest may be absent."""
+    """One report, delivery or seen, of any channel.
+
+    ``messageId`` is always required. A delivery report (``event: "DELIVERY"``, or no ``event``)
+    requires ``status``; a seen report (``event: "SEEN"``, or ``seenAt`` without ``status``)
+    requires ``seenAt`` and loads with no status and no error, whatever it carries. The
+    Messages API's ``destination`` is read as ``to``, and a channel seen report's ``from`` (the
+    end user) as ``to``; ``channel`` is upper-cased and, when the body has none, set by ingest
+    from the URL or the pull path.
+    """
 
     message_id = String(data_key="messageId", required=True, validate=lambda s: bool(s.strip()))
     bulk_id = String(data_key="bulkId", allow_none=True)
@@ -247,20 +285,27 @@ class ReportSchema(_Base):
     mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
     price = SharedNested(PriceSchema, allow_none=True)
     callback_data = String(data_key="callbackData", allow_none=True)
-    status = SharedNested(StatusSchema, required=True)
+    # Required for delivery reports only: see _required_by_kind.
+    status = SharedNested(StatusSchema)
     error = SharedNested(ErrorSchema, allow_none=True)
     entity_id = String(data_key="entityId", allow_none=True)
     application_id = String(data_key="applicationId", allow_none=True)
     campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
+    channel = UpperString(allow_none=True, validate=lambda s: bool(s.strip()))
+    kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})  # absent: "delivery" (_final)
+    seen_at = AwareDateTime(data_key="seenAt", allow_none=True, validate=_in_utc_range)
 
     @pre_load
     def _v3_names(self, data: Any, **kwargs: Any) -> Any:
-        """Map v3 names (``sender``, ``messageCount``, ``platform{}``) onto the v1 ones."""
+        """Map v3 names (``sender``, ``messageCount``, ``platform{}``) and the Messages API's
+        ``destination`` onto the v1 ones, and mark a seen-shaped report without ``event`` SEEN."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
         if "from" not in data and "sender" in data:
             data["from"] = data["sender"]
+        if "to" not in data and "destination" in data:
+            data["to"] = data["destination"]
         if "smsCount" not in data and "messageCount" in data:
             data["smsCount"] = data["messageCount"]
         platform = data.get("platform")
@@ -268,11 +313,37 @@ class ReportSchema(_Base):
             for name in ("entityId", "applicationId"):
                 if name not in data and name in platform:
                     data[name] = platform[name]
+        if data.get("event", missing) is None:
+            del data["event"]  # null: no event, as absent (the kind is read from the shape)
+        if "event" not in data and kind_of(data) == "seen":
+            data["event"] = "SEEN"
+            # The channels' own seen reports write the end user (who saw the message) in `from`
+            # and the business number in `to` (docs/infobip.md): swapped, `to` is the message's
+            # recipient and `sender` the business, as in every delivery report.
+            data["from"], data["to"] = data.get("to"), data.get("from")
         return data
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _required_by_kind(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        """A delivery report must have ``status``, a seen report ``seenAt``: a report without what
+        its kind needs is not what it claims to be (and is quarantined)."""
+        if not isinstance(original, Mapping):
+            return
+        kind = kind_of(original)
+        if kind == "delivery" and "status" not in original:
+            raise ValidationError("Missing data for required field.", "status")
+        if kind == "seen" and original.get("seenAt") is None:
+            raise ValidationError("A seen report requires seenAt.", "seenAt")
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["final"] = is_final(data["status"]["group_name"], data["status"].get("id"))
+        if data.setdefault("kind", "delivery") == "seen":
+            # A seen report says the message was seen, not where its delivery stands.
+            data.pop("status", None)
+            data.pop("error", None)
+            data["final"] = False
+        else:
+            data["final"] = is_final(data["status"]["group_name"], data["status"].get("id"))
         return data
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range, Regexp
 
-from dlrhook import defaults
+from dlrhook import defaults, safelist
 from dlrhook.errors import SettingsError
 
 PullMode = Literal["always", "fallback", "off"]
@@ -82,6 +83,21 @@ class Settings:
     redis_high_water: float = defaults.REDIS_HIGH_WATER
     quarantine_ttl: int = defaults.QUARANTINE_TTL
     max_reports: int = defaults.MAX_REPORTS
+    #: Every reports path the poller drains, each on its own (``DLRHOOK_PULL_PATHS``); empty: ``(pull_path,)``.
+    pull_paths: tuple[str, ...] = ()
+
+    @property
+    def report_paths(self) -> tuple[str, ...]:
+        """The reports paths to drain: ``DLRHOOK_PULL_PATHS``, else ``DLRHOOK_PULL_PATH`` alone."""
+        return self.pull_paths or (self.pull_path,)
+
+    @property
+    def primary_pull_path(self) -> str:
+        """The path whose lock and page store keep 0.2's key names (``DLRHOOK_PULL_PATH``, or the
+        first of ``DLRHOOK_PULL_PATHS`` when that is not among them): pages an older poller left
+        are ingested after an upgrade, and an older poller still running is kept out of it."""
+        paths = self.report_paths
+        return self.pull_path if self.pull_path in paths else paths[0]
 
     @property
     def auth_mode(self) -> str:
@@ -96,6 +112,21 @@ class Settings:
         return "+".join(modes) if modes else "open"
 
 
+#: A reports path: ``/sms/1/reports``, ``/viber/2/reports``, ``/messages-api/1/reports``, ...
+PATH_PATTERN = r"^/[A-Za-z0-9/_-]+$"
+
+
+def _each(check: Callable[[str], object]) -> Callable[[list[str]], None]:
+    """A list validator applying *check* to every non-empty item."""
+
+    def validate(values: list[str]) -> None:
+        for value in values:
+            if value.strip():
+                check(value.strip())
+
+    return validate
+
+
 def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
     creds = []
     for value in values:
@@ -107,13 +138,19 @@ def _basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
 
 
 def _networks(values: list[str]) -> tuple[Network, ...]:
-    nets = []
+    """CIDRs and addresses; the word ``infobip`` (any case) stands for Infobip's published ranges."""
+    nets: list[Network] = []
     for value in values:
+        if value.strip().lower() == safelist.KEYWORD:
+            nets.extend(ipaddress.ip_network(cidr) for cidr in safelist.INFOBIP_RANGES)
+            continue
         try:
             nets.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError as exc:
-            raise SettingsError(f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address or CIDR ({exc})") from exc
-    return tuple(nets)
+            raise SettingsError(
+                f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address, a CIDR or {safelist.KEYWORD!r} ({exc})"
+            ) from exc
+    return tuple(dict.fromkeys(nets))
 
 
 def load_settings() -> Settings:
@@ -153,9 +190,9 @@ def _read(env: Env) -> Settings:
     pull_quiet = env.int("DLRHOOK_PULL_QUIET", defaults.PULL_QUIET, validate=Range(min=0))
     pull_interval = env.float("DLRHOOK_PULL_INTERVAL", defaults.PULL_INTERVAL, validate=Range(min=0.01))
     pull_limit = env.int("DLRHOOK_PULL_LIMIT", defaults.PULL_LIMIT, validate=Range(min=1, max=10000))
-    pull_path = env.str(
-        "DLRHOOK_PULL_PATH", defaults.PULL_PATH, validate=Regexp(r"^/[A-Za-z0-9/_-]+$", error="must be a path")
-    )
+    a_path = Regexp(PATH_PATTERN, error="must be a path")
+    pull_path = env.str("DLRHOOK_PULL_PATH", defaults.PULL_PATH, validate=a_path)
+    pull_paths: list[str] = env.list("DLRHOOK_PULL_PATHS", [], validate=_each(a_path))
     pull_connect_timeout = env.float(
         "DLRHOOK_PULL_CONNECT_TIMEOUT", defaults.PULL_CONNECT_TIMEOUT, validate=Range(min=0.01, max=300)
     )
@@ -233,6 +270,7 @@ def _read(env: Env) -> Settings:
         pull_interval=pull_interval,
         pull_limit=pull_limit,
         pull_path=pull_path,
+        pull_paths=tuple(dict.fromkeys(p.strip() for p in pull_paths if p.strip())),
         forward_url=forward_url,
         forward_secret=forward_secret,
         forward_timeout=forward_timeout,

@@ -185,8 +185,7 @@ def _ms(value: datetime | None) -> int:
 
 def channel_of(report: DeliveryReport) -> str:
     """The report's channel (upper case), :data:`DEFAULT_CHANNEL` when it names none."""
-    value = getattr(report, "channel", None)
-    return str(value).upper() if value else DEFAULT_CHANNEL
+    return report.channel.upper() if report.channel else DEFAULT_CHANNEL
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -211,8 +210,8 @@ def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[i
             "currency": price.currency,
         }
     status = report.status
-    if status is None or getattr(report, "kind", "delivery") == "seen":  # a seen report: no status
-        seen_at = getattr(report, "seen_at", None) or report.received_at
+    if status is None or report.kind == "seen":  # a seen report: no status
+        seen_at = report.seen_at or report.received_at
         return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", 0, "", "", _dumps(meta)]
     final = 1 if report.final else 0
     done = _dumps(_iso(report.done_at))

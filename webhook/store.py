@@ -50,13 +50,27 @@ def seen_key(report_key: str) -> bytes:
     return SEEN_PREFIX + bytes.fromhex(report_key)[:12]
 
 
-#: Hash: page id -> raw body of an Infobip pull page not yet ingested.
+#: Hash: page id -> raw body of an Infobip pull page not yet ingested, for the primary reports
+#: path (``Settings.primary_pull_path``); every other path has its own, :func:`pull_pages_key`.
 PULL_PAGES = PREFIX + "pull:pages"
 #: Hash: page id -> JSON {id, error, body or body_b64, rejected_at}: fetched pages that could
 #: not be parsed. Kept for an operator to inspect; the poller never deletes them.
 PULL_REJECTED = PREFIX + "pull:rejected"
-#: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``.
+#: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``,
+#: followed by ``:<path>`` for every path but the primary one (:func:`pull_lock_key`).
 PULL_LOCK_PREFIX = PREFIX + "pull:lock:"
+
+
+def pull_pages_key(path: str, *, primary: bool) -> str:
+    """The page store of reports *path*: :data:`PULL_PAGES` for the primary path (its name
+    before several paths were polled), ``dlrhook:pull:pages:<path>`` for the others."""
+    return PULL_PAGES if primary else f"{PULL_PAGES}:{path}"
+
+
+def pull_lock_key(account_id: str, path: str, *, primary: bool) -> str:
+    """The one-poller lock of (account, *path*); the primary path keeps the account's own."""
+    return PULL_LOCK_PREFIX + account_id if primary else f"{PULL_LOCK_PREFIX}{account_id}:{path}"
+
 
 #: The drain job: ``drain(handler_name)`` delivers that handler's share of :data:`REPORTS`.
 DRAIN_FUNC = "dlrhook.workers.dispatch.drain"

@@ -1,6 +1,6 @@
 """The built-in handlers, registered as ``dlrhook.handlers`` entry points like any plugin.
 
-- ``log``: one JSON line per report through logging, the phone number masked.
+- ``log``: one JSON line per report through logging, the phone number or email address masked.
 - ``forward``: POSTs each report as JSON to ``DLRHOOK_FORWARD_URL``, signed the Standard Webhooks
   way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under
   ``DLRHOOK_FORWARD_SECRET``; a non-2xx answer or a network error fails the report, which is then
@@ -35,19 +35,24 @@ report_log = logging.getLogger("dlrhook.reports")
 
 
 def log(report: DeliveryReport) -> None:
-    """Write one JSON log line for *report* (``to`` masked, no callback data: it may be personal)."""
+    """Write one JSON log line for *report* (``to`` masked, a phone number or an email
+    address alike; no callback data: it may be personal). A seen report logs ``seen_at`` and no
+    status."""
     report_log.info(
-        "delivery report",
+        "seen report" if report.kind == "seen" else "delivery report",
         extra={
             "key": report.key,
             "message_id": report.message_id,
             "bulk_id": report.bulk_id,
+            "channel": report.channel,
+            "kind": report.kind,
             "to": mask_phone(report.to),
-            "status": report.status.name,
-            "status_group": report.status.group_name,
+            "status": report.status.name if report.status else None,
+            "status_group": report.status.group_name if report.status else None,
             "error": report.error.name if report.error else None,
             "final": report.final,
             "done_at": report.done_at.isoformat() if report.done_at else None,
+            "seen_at": report.seen_at.isoformat() if report.seen_at else None,
             "source": report.source,
         },
     )
@@ -136,7 +141,7 @@ def status(reports: list[DeliveryReport]) -> None:
     metrics.observe_first_final(
         (message_status.channel_of(r), r.status.group_name, (r.done_at - r.sent_at).total_seconds())
         for r in firsts
-        if r.sent_at is not None and r.done_at is not None
+        if r.status is not None and r.sent_at is not None and r.done_at is not None
     )
 
 

@@ -5,9 +5,11 @@ Each subcommand reads the settings once; a bad value stops it with the variable'
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -23,7 +25,7 @@ from dlrhook.errors import SettingsError
 from dlrhook.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from dlrhook.workers.poller import Poller
+    from dlrhook.workers.poller import Poller, Pollers
 
 
 def settings_or_exit() -> Settings:
@@ -54,7 +56,7 @@ def web() -> None:
 T = TypeVar("T")
 
 
-def until_signalled(the_poller: Poller, work: Callable[[], T]) -> T:
+def until_signalled(the_poller: Poller | Pollers, work: Callable[[], T]) -> T:
     """Run *work* in a thread; SIGTERM and SIGINT ask *the_poller* to stop between requests.
 
     The main thread only waits, so a signal never lands between a fetch and the storing of its
@@ -88,12 +90,12 @@ def until_signalled(the_poller: Poller, work: Callable[[], T]) -> T:
 def poller() -> None:
     """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
     from dlrhook import logs, store
-    from dlrhook.workers.poller import Poller
+    from dlrhook.workers.poller import Pollers
 
     settings = settings_or_exit()
     logs.configure(settings.log_level)
-    the_poller = Poller(settings, store.connect(settings))
-    until_signalled(the_poller, the_poller.run)
+    the_pollers = Pollers(settings, store.connect(settings))
+    until_signalled(the_pollers, the_pollers.run)
 
 
 @main.command()
@@ -105,15 +107,23 @@ def poller() -> None:
     default=None,
     help="reports per request (default and maximum: DLRHOOK_PULL_LIMIT)",
 )
-def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None:
-    """Drain Infobip's reports endpoint once, now, and print the counts as JSON.
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    help="the reports path to drain, e.g. /viber/2/reports (repeatable; default: every one of DLRHOOK_PULL_PATHS)",
+)
+def pull(bulk_id: str | None, message_id: str | None, limit: int | None, paths: tuple[str, ...]) -> None:
+    """Drain Infobip's reports endpoints once, now, and print the counts as JSON.
 
-    Fetches pages of --limit reports until one is short, whatever DLRHOOK_PULL_MODE says. It
-    waits for (and takes) the account's poller lock, so it never runs alongside a polling
-    `dlrhook poller`. Exit code 1 when it stops on an error (the counts so far are printed).
+    Fetches pages of --limit reports from each path in turn until one is short, whatever
+    DLRHOOK_PULL_MODE says. It waits for (and takes) each path's poller lock, so it never runs
+    alongside a polling `dlrhook poller`. Exit code 1 when it stops on an error (the counts so
+    far are printed).
     """
     from dlrhook import logs, store
-    from dlrhook.workers.poller import DrainFailed, Poller, PollerBusy
+    from dlrhook.settings import PATH_PATTERN
+    from dlrhook.workers.poller import DrainFailed, DrainTotals, Poller, PollerBusy
 
     settings = settings_or_exit()
     if not settings.infobip_base_url:
@@ -121,17 +131,30 @@ def pull(bulk_id: str | None, message_id: str | None, limit: int | None) -> None
         sys.exit(2)
     if limit is not None and limit > settings.pull_limit:
         raise click.BadParameter(f"at most DLRHOOK_PULL_LIMIT ({settings.pull_limit})", param_hint="--limit")
+    for path in paths:
+        if not re.match(PATH_PATTERN, path):
+            raise click.BadParameter(f"{path!r} is not a path such as /sms/1/reports", param_hint="--path")
     logs.configure(settings.log_level)
-    the_poller = Poller(settings, store.connect(settings))
-    try:
-        totals = until_signalled(the_poller, lambda: the_poller.drain(limit, bulk_id=bulk_id, message_id=message_id))
-    except PollerBusy as exc:
-        click.echo(f"dlrhook: {exc}", err=True)
-        sys.exit(1)
-    except DrainFailed as exc:
-        click.echo(json.dumps(exc.totals.as_dict()))
-        click.echo(f"dlrhook: pull stopped: {exc}", err=True)
-        sys.exit(1)
+    conn = store.connect(settings)
+    totals = DrainTotals()
+    for path in paths or settings.report_paths:
+        the_poller = Poller(settings, conn, path=path)
+        try:
+            drained = until_signalled(
+                the_poller, functools.partial(the_poller.drain, limit, bulk_id=bulk_id, message_id=message_id)
+            )
+        except PollerBusy as exc:
+            click.echo(json.dumps(totals.as_dict()))
+            click.echo(f"dlrhook: {exc}", err=True)
+            sys.exit(1)
+        except DrainFailed as exc:
+            totals.merge(exc.totals)
+            click.echo(json.dumps(totals.as_dict()))
+            click.echo(f"dlrhook: pull of {path} stopped: {exc}", err=True)
+            sys.exit(1)
+        totals.merge(drained)
+        if the_poller.stopping.is_set():
+            break
     click.echo(json.dumps(totals.as_dict()))
 
 
@@ -389,6 +412,23 @@ def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
     help="fraction of reports that are re-sends",
 )
 @click.option("--v3", is_flag=True, help="v3 field names (sender, messageCount, platform{})")
+@click.option(
+    "--channel",
+    default="sms",
+    show_default=True,
+    type=click.Choice(["sms", "mms", "whatsapp", "viber", "rcs", "email"]),
+    help="that channel's reports, sent to /notify/<channel>",
+)
+@click.option(
+    "--seen",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="chance that a delivered message is also reported seen (whatsapp, viber, rcs, --messages-api)",
+)
+@click.option(
+    "--messages-api", is_flag=True, help="the Messages API's form (event, channel, destination), to /notify/messages"
+)
 @click.option("--token", default=None, help="sent as ?token= (default: DLRHOOK_TOKEN when set)")
 @click.option("--basic", default=None, metavar="USER:PASS", help="HTTP Basic credentials")
 @click.option("--seed", default=None, type=int, help="the same reports on every run of the same UTC day")
@@ -404,13 +444,16 @@ def simulate(
     mix: str | None,
     duplicates: float,
     v3: bool,
+    channel: str,
+    seen: float,
+    messages_api: bool,
     token: str | None,
     basic: str | None,
     seed: int | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """POST realistic Infobip delivery reports to a receiver and summarise its answers.
+    """POST realistic Infobip delivery (and seen) reports to a receiver and summarise its answers.
 
     Exits 1 when any request failed (a network error or a status other than 200)."""
     import json
@@ -434,6 +477,9 @@ def simulate(
             basic=basic,
             seed=seed,
             timeout=timeout,
+            channel=channel,
+            seen=seen,
+            messages_api=messages_api,
         )
     except SimulateError as exc:
         raise click.UsageError(str(exc)) from None

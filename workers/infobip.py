@@ -101,6 +101,7 @@ class InfobipClient:
             raise ValueError("an API key or a username and password is required")
         self.url = base_url.rstrip("/") + path
         self.base_url = base_url.rstrip("/")
+        self.path = path
         self.max_limit = max_limit
         self.timeout = (connect_timeout, read_timeout)
         self.session = session or requests.Session()
@@ -114,13 +115,14 @@ class InfobipClient:
         self.account_id = hashlib.sha256(f"{base_url.rstrip('/')}\n{identity}".encode()).hexdigest()[:32]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> InfobipClient:
-        """The client for the configured account; raises ValueError when INFOBIP_BASE_URL is unset."""
+    def from_settings(cls, settings: Settings, path: str | None = None) -> InfobipClient:
+        """The client for the configured account and reports *path* (default: the primary one);
+        raises ValueError when INFOBIP_BASE_URL is unset."""
         if not settings.infobip_base_url:
             raise ValueError("INFOBIP_BASE_URL is not set")
         return cls(
             settings.infobip_base_url,
-            settings.pull_path,
+            path or settings.primary_pull_path,
             api_key=settings.infobip_api_key,
             username=settings.infobip_username,
             password=settings.infobip_password,
@@ -171,7 +173,7 @@ class InfobipClient:
                 status,
                 self.credential_setting,
             )
-        raise InfobipRequestError(f"Infobip answered {status} to GET {self.url}: check DLRHOOK_PULL_PATH", status)
+        raise InfobipRequestError(f"Infobip answered {status} to GET {self.url}: check DLRHOOK_PULL_PATH(S)", status)
 
     def fetch_logs(self, message_ids: Sequence[str], *, path: str = defaults.LOGS_PATH) -> bytes:
         """One ``GET {base}/sms/3/logs?messageId=..&messageId=..`` for these messages; returns the raw

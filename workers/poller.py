@@ -1,16 +1,20 @@
-"""The pull-mode poller: drain Infobip's ``GET /sms/1/reports`` into :func:`dlrhook.ingest.ingest`.
+"""The pull-mode poller: drain Infobip's ``GET /sms/1/reports`` (or any channel's reports paths,
+``DLRHOOK_PULL_PATHS``) into :func:`dlrhook.ingest.ingest`.
 
 Infobip returns each report from that endpoint exactly once, so this is the one place where a
-crash could lose a report for good. The contract:
+crash could lose a report for good. The contract, for each path on its own (one
+:class:`Poller` a path; :class:`Pollers` runs them side by side in one process):
 
-- The raw body of every page is written to Redis (``store.PULL_PAGES``) before it is parsed,
-  and deleted only after :func:`ingest` took its reports (accepted, duplicate or quarantined).
+- The raw body of every page is written to Redis (the path's page store,
+  ``store.pull_pages_key``) before it is parsed, and deleted only after :func:`ingest` took its
+  reports (accepted, duplicate or quarantined). Their channel, when the body does not name it,
+  is the path's (``/viber/2/reports``: VIBER; ``dlrhook.channels.from_pull_path``).
   A body that is not a JSON ``results`` document moves to ``store.PULL_REJECTED`` with the
   error, and is logged; it is never dropped.
 - Pages left by a poller that died are ingested before anything is fetched; no request is
   made while an un-ingested page exists or while Redis does not answer.
-- At most one poller (or ``dlrhook pull``) per account makes requests: a Redis lock with an
-  expiry, confirmed right before every request and renewed by a thread while held.
+- At most one poller (or ``dlrhook pull``) per account and path makes requests: a Redis lock
+  with an expiry, confirmed right before every request and renewed by a thread while held.
 - 429, 5xx and network errors back off exponentially with jitter, never sooner than a
   ``Retry-After``; 401/403 log one error naming the credential setting and back off for
   minutes; nothing here raises out of :meth:`Poller.run` for an Infobip or Redis failure.
@@ -39,7 +43,7 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from dlrhook import defaults, store
+from dlrhook import channels, defaults, store
 from dlrhook.errors import DlrhookError, PushRejected, StoreUnavailable
 from dlrhook.ingest import IngestResult, ingest
 from dlrhook.parsing import parse_json, results_of
@@ -128,14 +132,15 @@ class Backoff:
 
 
 class AccountLock:
-    """The one-poller-per-account lock: ``SET NX PX`` with a token, released and renewed by Lua.
+    """The one-poller-per-account-and-path lock: ``SET NX PX`` with a token, released and renewed by Lua.
 
     redis-py's :class:`~redis.lock.Lock` does the atomic parts; this adds a thread that renews
     it every third of its TTL while held, so that a long request or wait never lets it lapse.
+    *name* is the key (``store.pull_lock_key``).
     """
 
-    def __init__(self, conn: redis.Redis, account_id: str, ttl: int) -> None:
-        self.name = store.PULL_LOCK_PREFIX + account_id
+    def __init__(self, conn: redis.Redis, name: str, ttl: int) -> None:
+        self.name = name
         self.ttl = ttl
         # thread_local=False: the renewing thread must see the token the main thread got.
         self._lock = Lock(conn, self.name, timeout=ttl, blocking=False, thread_local=False)
@@ -196,9 +201,10 @@ class AccountLock:
 
 
 class Poller:
-    """Polls one Infobip account until stopped; see the module docstring for the guarantees.
+    """Polls one reports path of one Infobip account until stopped; see the module docstring.
 
-    :meth:`run` is the ``dlrhook poller`` process; :meth:`drain` is ``dlrhook pull``. Call
+    *path* defaults to the primary one (``DLRHOOK_PULL_PATH``). :meth:`run` is what the
+    ``dlrhook poller`` process runs for each path; :meth:`drain` is ``dlrhook pull``. Call
     :meth:`stop` (from any thread or a signal handler's thread) to end :meth:`run` between
     requests.
     """
@@ -208,13 +214,26 @@ class Poller:
         settings: Settings,
         conn: redis.Redis,
         client: InfobipClient | None = None,
+        path: str | None = None,
     ) -> None:
         self.settings = settings
         self.conn = conn
+        self.path = path or (client.path if client else settings.primary_pull_path)
+        primary = self.path == settings.primary_pull_path
+        #: The channel of pulled reports whose body names none (None: each must name its own).
+        self.channel = channels.from_pull_path(self.path)
+        #: This path's page store: every fetched page waits here until it is ingested.
+        self.pages = store.pull_pages_key(self.path, primary=primary)
         if client is None and settings.infobip_base_url:
-            client = InfobipClient.from_settings(settings)
+            client = InfobipClient.from_settings(settings, self.path)
         self.client = client
-        self.lock = AccountLock(conn, client.account_id, settings.pull_lock_ttl) if client else None
+        self.lock = (
+            AccountLock(
+                conn, store.pull_lock_key(client.account_id, self.path, primary=primary), settings.pull_lock_ttl
+            )
+            if client
+            else None
+        )
         self.stopping = threading.Event()
         self.backoff = Backoff(settings.pull_backoff, settings.pull_backoff_max)
         self.auth_backoff = Backoff(
@@ -245,6 +264,7 @@ class Poller:
             "poller starting",
             extra={
                 "url": self.client.url,
+                "channel": self.channel,
                 "mode": self.settings.pull_mode,
                 "limit": self.settings.pull_limit,
                 "credential": self.client.credential_setting,
@@ -374,12 +394,12 @@ class Poller:
         return totals
 
     def recover(self) -> DrainTotals:
-        """Ingest every page still in ``store.PULL_PAGES`` (left by a poller that died), oldest first."""
+        """Ingest every page still in this path's page store (left by a poller that died), oldest first."""
         totals = DrainTotals()
-        page_ids: list[bytes] = sorted(self.conn.hkeys(store.PULL_PAGES))  # type: ignore[arg-type]
+        page_ids: list[bytes] = sorted(self.conn.hkeys(self.pages))  # type: ignore[arg-type]
         for raw_id in page_ids:
             page_id = raw_id.decode()
-            body = self.conn.hget(store.PULL_PAGES, page_id)
+            body = self.conn.hget(self.pages, page_id)
             if not isinstance(body, bytes):
                 continue  # ingested meanwhile by another process
             log.warning("ingesting a page left by an earlier poller", extra={"page_id": page_id})
@@ -401,7 +421,7 @@ class Poller:
         give_up_at: float | None = None
         while True:
             try:
-                self.conn.hset(store.PULL_PAGES, page_id, body)
+                self.conn.hset(self.pages, page_id, body)
                 return page_id
             except redis.RedisError as exc:
                 now = time.monotonic()
@@ -435,7 +455,7 @@ class Poller:
             self._reject(page_id, body, exc.detail)
             return 0, None
         try:
-            result = ingest(self.conn, reports, source="pull", settings=self.settings)
+            result = ingest(self.conn, reports, source="pull", settings=self.settings, channel=self.channel)
         except (StoreUnavailable, redis.RedisError):
             raise
         except Exception as exc:
@@ -444,11 +464,12 @@ class Poller:
             log.exception("a pulled page could not be ingested", extra={"page_id": page_id})
             self._reject(page_id, body, f"ingest failed: {type(exc).__name__}: {exc}")
             return 0, None
-        self.conn.hdel(store.PULL_PAGES, page_id)
+        self.conn.hdel(self.pages, page_id)
         log.info(
             "pulled page ingested",
             extra={
                 "page_id": page_id,
+                "path": self.path,
                 "reports": len(reports),
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
@@ -460,15 +481,20 @@ class Poller:
         return len(reports), result
 
     def _reject(self, page_id: str, body: bytes, error: str) -> None:
-        """Move an unparseable page from PULL_PAGES to PULL_REJECTED in one transaction."""
-        entry: dict[str, Any] = {"id": page_id, "error": error, "rejected_at": datetime.now(UTC).isoformat()}
+        """Move an unparseable page from this path's page store to PULL_REJECTED in one transaction."""
+        entry: dict[str, Any] = {
+            "id": page_id,
+            "path": self.path,
+            "error": error,
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
         try:
             entry["body"] = body.decode("utf-8")
         except UnicodeDecodeError:
             entry["body_b64"] = base64.b64encode(body).decode("ascii")
         with self.conn.pipeline(transaction=True) as pipe:
             pipe.hset(store.PULL_REJECTED, page_id, json.dumps(entry, ensure_ascii=False))
-            pipe.hdel(store.PULL_PAGES, page_id)
+            pipe.hdel(self.pages, page_id)
             pipe.execute()
         # The body is not logged: it may hold phone numbers. It is in Redis for an operator.
         log.error(
@@ -549,3 +575,32 @@ class Poller:
             self._said.discard(key)
             return True
         return False
+
+
+class Pollers:
+    """The ``dlrhook poller`` process: one :class:`Poller` per reports path (``DLRHOOK_PULL_PATHS``),
+    each in a thread of its own, with its own lock, page store and backoff, so a path that is
+    refused or throttled holds back no other. :meth:`stop` stops them all between requests."""
+
+    def __init__(self, settings: Settings, conn: redis.Redis) -> None:
+        paths = settings.report_paths if settings.infobip_base_url else settings.report_paths[:1]
+        self.pollers = [Poller(settings, conn, path=path) for path in paths]
+
+    def stop(self) -> None:
+        """Ask every path's poller to return."""
+        for poller in self.pollers:
+            poller.stop()
+
+    def run(self) -> None:
+        """Run every path's poller until :meth:`stop`."""
+        if len(self.pollers) == 1:
+            self.pollers[0].run()
+            return
+        threads = [
+            threading.Thread(target=poller.run, name=f"dlrhook-poller {poller.path}", daemon=True)
+            for poller in self.pollers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()

@@ -22,6 +22,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from dlrhook import drains, store
+from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.ingest import ingest
 from dlrhook.quarantine import accepted_before
 from dlrhook.report import dumps, report_key
@@ -140,7 +141,12 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
             # mark is set and would make this replay a duplicate that reaches no handler. Forget
             # that one mark (this report's only) so that ingest takes it as new.
             conn.delete(store.seen_key(report_key(loaded)))
-        outcome = ingest(conn, [raw], source=str(entry.get("source") or "push"), settings=settings)
+        # The channel the URL or pull path named ("" for none); entries made before channels were
+        # read, or by a worker, have none recorded: SMS, as they were then.
+        channel = entry.get("channel", DEFAULT_CHANNEL)
+        outcome = ingest(
+            conn, [raw], source=str(entry.get("source") or "push"), settings=settings, channel=channel or None
+        )
         if outcome.quarantined:  # valid a moment ago: ingest made a new entry, keep the old one only
             result.still_invalid.append(qid)
             continue

@@ -3,7 +3,10 @@
 How a user checks a deployment and how the benchmarks drive load. Reports follow docs/infobip.md:
 v1 (or v3) field names, JSON or the XML ``reportResponse`` form, a mix of statuses with
 permanent and temporary errors, "pending then delivered" pairs for one message, and exact
-re-sends of earlier reports (which the receiver must count as duplicates).
+re-sends of earlier reports (which the receiver must count as duplicates). For another
+channel (``--channel whatsapp``) it sends that channel's reports to ``/notify/<channel>``,
+with seen reports for a fraction of the delivered messages (``--seen``), or the Messages API's
+form (``--messages-api``) to ``/notify/messages``.
 
 Sending uses one keep-alive ``http.client`` connection per thread; every batch is encoded
 before the clock starts, so the numbers measure the receiver, not the encoder. Nothing here
@@ -86,6 +89,29 @@ _NETWORKS = (
 )
 
 
+@dataclass(frozen=True)
+class Channel:
+    """How one channel's reports look: its name in the Messages API, who sends, and what the
+    recipient's address is."""
+
+    messages_api: str | None  # the Messages API's channel name; None: not on the Messages API
+    sender: str | None
+    seen: bool  # Infobip sends seen reports for it (WhatsApp, Viber, RCS)
+    email: bool = False
+    names_itself: bool = False  # the body carries "channel" (RCS)
+
+
+#: ``--channel`` names (the ``/notify/<channel>`` URL names) and their reports (docs/infobip.md).
+CHANNELS: dict[str, Channel] = {
+    "sms": Channel("SMS", "InfoSMS", seen=False),
+    "mms": Channel("MMS", "InfoMMS", seen=False),
+    "whatsapp": Channel("WHATSAPP", "447860099299", seen=True),
+    "viber": Channel("VIBER_BM", "InfobipViber", seen=True),
+    "rcs": Channel("RCS", "DemoAgent", seen=True, names_itself=True),
+    "email": Channel(None, None, seen=False, email=True),
+}
+
+
 class SimulateError(ValueError):
     """A bad option value; the message names it."""
 
@@ -116,13 +142,31 @@ def _ts(moment: datetime) -> str:
 
 
 class ReportFactory:
-    """Makes reports; all randomness comes from one seeded ``random.Random``."""
+    """Makes reports; all randomness comes from one seeded ``random.Random``.
 
-    def __init__(self, rng: random.Random, v3: bool = False, now: datetime | None = None) -> None:
+    *channel* is a :data:`CHANNELS` name; *seen* the chance that a delivered message is also
+    reported seen; *messages_api* writes the Messages API's form (``event``, ``channel``,
+    ``destination``, an integer ``mccMnc``).
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        v3: bool = False,
+        now: datetime | None = None,
+        *,
+        channel: str = "sms",
+        seen: float = 0.0,
+        messages_api: bool = False,
+    ) -> None:
         self.rng = rng
-        self.v3 = v3
+        self.v3 = v3 or channel != "sms" or messages_api
         self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.bulk_id = self._uuid()
+        self.channel_name = channel
+        self.channel = CHANNELS[channel]
+        self.seen = seen
+        self.messages_api = messages_api
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -135,10 +179,13 @@ class ReportFactory:
             group_id, group, sid, name, description = _STATUS[kind]
         return {"groupId": group_id, "groupName": group, "id": sid, "name": name, "description": description}
 
-    def message(self, kind: str) -> list[dict[str, Any]]:
-        """The reports of one message of *kind* (a mix name): one, or two for pending-delivered."""
+    def message(self, kind: str, room: int = 3) -> list[dict[str, Any]]:
+        """The reports of one message of *kind* (a mix name): one, or two for pending-delivered,
+        and a seen report after a delivered one (with chance ``seen``) when *room* allows."""
         prefix, digits, mcc_mnc, price = self.rng.choice(_NETWORKS)
         to = prefix + "".join(self.rng.choices("0123456789", k=digits))
+        if self.channel.email:
+            to = f"{self.rng.choice(('anna', 'ben', 'chen', 'dara'))}.{self.rng.randrange(10**4)}@example.com"
         message_id = self._uuid()
         sent = self.now - timedelta(seconds=self.rng.uniform(5, 3600))
         sms_count = self.rng.choice((1, 1, 1, 2))
@@ -173,9 +220,60 @@ class ReportFactory:
             if not self.v3 and error is _OK_ERROR:
                 report["error"]["groupName"] = "Ok"  # as Infobip's v1 examples spell it
             reports.append(self._names(report, sms_count))
+        last = steps[-1]
+        if last[0] == "delivered" and len(reports) < room and self.seen and self.rng.random() < self.seen:
+            seen_at = sent + timedelta(seconds=last[1] + self.rng.lognormvariate(4, 1.5))
+            reports.append(self._seen(base, seen_at))
         return reports
 
+    def _seen(self, base: dict[str, Any], seen_at: datetime) -> dict[str, Any]:
+        """A seen report of the message *base* describes (docs/infobip.md, "Seen reports")."""
+        platform = {"entityId": "promotional-traffic", "applicationId": "marketing-automation"}
+        if self.messages_api:
+            return {
+                "event": "SEEN",
+                "channel": self.channel.messages_api,
+                "sender": self.channel.sender,
+                "destination": base["to"],
+                "sentAt": base["sentAt"],
+                "seenAt": _ts(seen_at),
+                "bulkId": base["bulkId"],
+                "messageId": base["messageId"],
+                "platform": platform,
+            }
+        # The channels' own seen reports: the end user in `from`, the business in `to`.
+        return {
+            "messageId": base["messageId"],
+            "from": base["to"],
+            "to": self.channel.sender,
+            "sentAt": base["sentAt"],
+            "seenAt": _ts(seen_at),
+            **platform,
+        }
+
     def _names(self, report: dict[str, Any], sms_count: int) -> dict[str, Any]:
+        if self.messages_api:
+            report["event"] = "DELIVERY"
+            report["channel"] = self.channel.messages_api
+            report["sender"] = self.channel.sender
+            report["destination"] = report.pop("to")
+            report["messageCount"] = sms_count
+            report["mccMnc"] = int(report["mccMnc"])  # an integer on the Messages API
+            report["platform"] = {"entityId": "promotional-traffic", "applicationId": "marketing-automation"}
+            return report
+        if self.channel.email:
+            del report["mccMnc"]
+            report["smsCount"] = 1
+            report["browserLink"] = f"https://email.example.com/view/{report['messageId']}"
+            report["sendingIp"] = "192.0.2.10"
+            return report
+        if self.channel_name != "sms":
+            if self.channel.sender:
+                report["sender"] = self.channel.sender
+            report["messageCount"] = sms_count
+            if self.channel.names_itself:
+                report["channel"] = self.channel.messages_api
+            return report
         if self.v3:
             report["sender"] = "InfoSMS"
             report["messageCount"] = sms_count
@@ -188,21 +286,57 @@ class ReportFactory:
         return report
 
 
+def check_channel(channel: str, *, seen: float, messages_api: bool, fmt: str = "json") -> None:
+    """Raise :class:`SimulateError` for a channel, seen fraction or form Infobip would not send."""
+    if channel not in CHANNELS:
+        raise SimulateError(f"--channel is one of {', '.join(CHANNELS)}, not {channel!r}")
+    if not 0 <= seen <= 1:
+        raise SimulateError("--seen is a fraction in [0, 1]")
+    if messages_api and CHANNELS[channel].messages_api is None:
+        raise SimulateError(f"--messages-api: the Messages API does not carry {channel}")
+    if seen and not (CHANNELS[channel].seen or messages_api):
+        raise SimulateError("--seen: Infobip sends seen reports for whatsapp, viber and rcs (or --messages-api)")
+    if fmt != "json" and (channel != "sms" or messages_api):
+        raise SimulateError("--format xml is for SMS reports only")
+
+
+def channel_url(url: str, name: str) -> str:
+    """*url* with ``/<name>`` after a path ending in ``/notify`` (plain ``/notify`` is SMS already)."""
+    if name == "sms":
+        return url
+    parts = urlsplit(url)
+    if not parts.path.rstrip("/").endswith("/notify"):
+        return url
+    return parts._replace(path=parts.path.rstrip("/") + "/" + name).geturl()
+
+
 def generate(
-    count: int, *, mix: dict[str, float], duplicates: float, v3: bool, rng: random.Random, now: datetime | None = None
+    count: int,
+    *,
+    mix: dict[str, float],
+    duplicates: float,
+    v3: bool,
+    rng: random.Random,
+    now: datetime | None = None,
+    channel: str = "sms",
+    seen: float = 0.0,
+    messages_api: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """*count* reports in sending order, and how many of them are re-sends of earlier ones.
 
-    A pending report comes before its delivered one; a re-send comes after its original.
-    Times are set back from *now* (default: the current time).
+    A pending report comes before its delivered one; a re-send comes after its original; a
+    seen report (*seen*: the chance a delivered message has one) mostly after its delivery
+    report, sometimes before (Infobip promises no order). Times are set back from *now*
+    (default: the current time).
     """
     if count < 0:
         raise SimulateError("--count cannot be negative")
     if not 0 <= duplicates < 1:
         raise SimulateError("--duplicates is a fraction in [0, 1)")
+    check_channel(channel, seen=seen, messages_api=messages_api)
     n_dup = min(round(count * duplicates), count - 1) if count else 0
     n_orig = count - n_dup
-    factory = ReportFactory(rng, v3=v3, now=now)
+    factory = ReportFactory(rng, v3=v3, now=now, channel=channel, seen=seen, messages_api=messages_api)
     names, weights = list(mix), list(mix.values())
     keyed: list[tuple[float, dict[str, Any]]] = []
     while len(keyed) < n_orig:
@@ -210,8 +344,10 @@ def generate(
         if kind == "pending-delivered" and n_orig - len(keyed) < 2:
             kind = "delivered"
         position = float(len(keyed))
-        for step, report in enumerate(factory.message(kind)):
-            keyed.append((position + step * rng.uniform(1, 50), report))
+        for step, report in enumerate(factory.message(kind, room=n_orig - len(keyed))):
+            # A seen report may overtake its delivery report, as it may at Infobip.
+            offset = rng.uniform(-10, 50) if "seenAt" in report else rng.uniform(1, 50)
+            keyed.append((position + step * offset, report))
     originals = list(keyed)
     for _ in range(n_dup):
         position, report = rng.choice(originals)
@@ -455,8 +591,15 @@ def simulate(
     basic: str | None = None,
     seed: int | None = None,
     timeout: float = 30.0,
+    channel: str = "sms",
+    seen: float = 0.0,
+    messages_api: bool = False,
 ) -> Summary:
     """Send *count* reports in batches of *batch_size* and return what the receiver answered.
+
+    *channel* (a :data:`CHANNELS` name) other than sms, or *messages_api*, sends that form to
+    ``/notify/<channel>`` (``/notify/messages``): a *url* ending in ``/notify`` gets the name
+    appended. *seen* is the chance that a delivered message is also reported seen.
 
     *rate* is reports per second over the whole run (0: as fast as *concurrency* connections
     allow). With a *seed* the reports (message ids and times included) are the same on every
@@ -470,13 +613,25 @@ def simulate(
         raise SimulateError("--rate cannot be negative")
     if fmt not in ("json", "xml"):
         raise SimulateError("--format is json or xml")
+    check_channel(channel, seen=seen, messages_api=messages_api, fmt=fmt)
+    url = channel_url(url, "messages" if messages_api else channel)
     content_type = "application/json" if fmt == "json" else "application/xml"
     target = Target.from_options(url, token=token, basic=basic, content_type=content_type, timeout=timeout)
     rng = random.Random(seed)  # test data, not secrets
     # With a seed the times are anchored to today's midnight UTC, so a rerun the same day
     # sends the very same reports (same identities: the receiver answers duplicates).
     now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) if seed is not None else None
-    reports, resent = generate(count, mix=mix or dict(DEFAULT_MIX), duplicates=duplicates, v3=v3, rng=rng, now=now)
+    reports, resent = generate(
+        count,
+        mix=mix or dict(DEFAULT_MIX),
+        duplicates=duplicates,
+        v3=v3,
+        rng=rng,
+        now=now,
+        channel=channel,
+        seen=seen,
+        messages_api=messages_api,
+    )
     bodies = [
         (len(reports[i : i + batch_size]), encode(reports[i : i + batch_size], fmt, v3))
         for i in range(0, len(reports), batch_size)
