@@ -358,9 +358,11 @@ def test_metrics_show_how_many_messages_are_still_intermediate_past_each_age(
 def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_lib.Redis) -> None:
     delivered = report("m", "DELIVERED_TO_HANDSET", 5)
     # A seen report has no status (WhatsApp, Viber, RCS); its time is seenAt, else when it came.
-    seen_late = dataclasses.replace(delivered, status=None, error=None, key="seen-2", received_at=SENT + timedelta(1))
+    seen_late = dataclasses.replace(
+        delivered, status=None, error=None, kind="seen", key="seen-2", received_at=SENT + timedelta(1)
+    )
     seen_early = dataclasses.replace(
-        delivered, status=None, error=None, key="seen-1", received_at=SENT + timedelta(hours=1)
+        delivered, status=None, error=None, kind="seen", key="seen-1", received_at=SENT + timedelta(hours=1)
     )
     status.fold(conn, [seen_late], ttl=TTL)
 

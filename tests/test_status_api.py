@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 
 from dlrhook import status
 from dlrhook.report import DeliveryReport
+from dlrhook.settings import Settings
+from tests.conftest import sample
 from tests.statuses import report
 
 API_TOKEN = "api-token-0123456789abcdef"
@@ -139,3 +141,25 @@ def test_a_bulk_of_100000_messages_answers_its_summary_in_milliseconds(api: Flas
 
 def _renamed(r: DeliveryReport, message_id: str) -> DeliveryReport:
     return dataclasses.replace(r, message_id=message_id, key=f"{message_id}-key")
+
+
+@pytest.mark.parametrize("order", [("delivery", "seen"), ("seen", "delivery")])
+def test_a_real_whatsapp_seen_report_sets_seen_at_and_never_changes_the_status(
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+    order: tuple[str, str],
+) -> None:
+    app = make_app(DLRHOOK_API_TOKEN=API_TOKEN)
+    client = app.test_client()
+    settings = worker_env(DLRHOOK_HANDLERS="status")
+    for kind in order:  # through the WhatsApp notify URL, run by the worker each time
+        answer = client.post("/notify/whatsapp", data=sample(f"whatsapp-{kind}.json"), content_type="application/json")
+        assert answer.get_json()["accepted"] == 1
+        run_jobs(settings)
+
+    record = client.get("/messages/fb469d73-bf8b-4ee8-95c2-b6b3f8d1d9a0", headers=BEARER).get_json()
+    assert record["channel"] == "WHATSAPP"
+    assert record["status"]["name"] == "DELIVERED_TO_HANDSET" and record["final"] is True
+    assert record["seenAt"].startswith("2019-04-09T")
+    assert [h["status"] for h in record["history"]] == ["DELIVERED_TO_HANDSET"]  # the seen report is no status

@@ -852,16 +852,20 @@ def _decode_all(raw: Sequence[bytes | str]) -> list[Any]:
 
 def _quarantine_unreadable(pipe: Any, item: bytes | str, error: str) -> None:
     """A wire report the worker cannot rebuild goes to the quarantine with its raw report."""
+    channel: str | None = None
     try:
         wire = json.loads(item)
         raw: Any = wire.get("raw", wire) if isinstance(wire, dict) else wire
         source = wire.get("source", "push") if isinstance(wire, dict) else "push"
         received_at = wire.get("received_at") if isinstance(wire, dict) else None
+        parsed = wire.get("report") if isinstance(wire, dict) else None
+        if isinstance(parsed, dict) and isinstance(parsed.get("channel"), str):
+            channel = parsed["channel"]  # so that a replay gets the channel its URL gave
     except ValueError:
         raw = item.decode(errors="replace") if isinstance(item, bytes) else item
         source, received_at = "push", None
     errors = {UNREADABLE_WIRE: [f"the worker could not read this report: {error}"]}
-    qid, entry = quarantine_entry(raw, errors, source, received_at or datetime.now(UTC))
+    qid, entry = quarantine_entry(raw, errors, source, received_at or datetime.now(UTC), channel=channel)
     pipe.hset(store.QUARANTINE, qid, entry)
     pipe.zadd(store.QUARANTINE_TIMES, {qid: int(time.time() * 1000)})
     log.error("quarantined a report the worker could not read: %s", error)
