@@ -595,11 +595,9 @@ class _Watchdog:
             faulthandler.dump_traceback_later(limit + 2.0, exit=True)
             self.backstop_armed = now
 
-    def disarm(self) -> None:
-        self.call = None
-
     def done(self) -> None:
-        """The drain is over: no call to watch until the next one."""
+        """The calls are over (a batch, or a per-report handler's run of calls): nothing to watch,
+        and the backstop is cancelled, so that no pause between calls (a slow Redis) can trip it."""
         self.call = None
         if self.backstop_armed:
             faulthandler.cancel_dump_traceback_later()
@@ -701,7 +699,7 @@ def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float, *, counte
                 alarm.stop()
                 return Outcome(failed=list(range(len(reports))), error=traceback.format_exc())
             finally:
-                _watchdog.disarm()
+                _watchdog.done()
             return Outcome()
         outcome = Outcome()
         func: Callable[[DeliveryReport], Any] = handler.func
@@ -721,7 +719,7 @@ def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float, *, counte
                 alarm.stop()
                 outcome.failed.append(i)
                 outcome.error = traceback.format_exc()
-        _watchdog.disarm()
+        _watchdog.done()
         return outcome
 
 
