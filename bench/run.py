@@ -340,7 +340,7 @@ class Bench:
         *spec* names the handler (DLRHOOK_HANDLERS) itself."""
         from bench import handlers
         from dlrhook import drains, store
-        from dlrhook.workers import dispatch
+        from dlrhook.workers import stream
 
         settings = self.settings()
         conn = store.connect(settings)
@@ -368,7 +368,7 @@ class Bench:
             drains.wake(conn, q, [name])
             while True:
                 time.sleep(0.002)
-                if dispatch.backlog(conn).get(name, 0) or q.count:
+                if stream.backlog(conn).get(name, 0) or q.count:
                     peak_rss = max(peak_rss, *(rss_kib(p.pid) for p in procs))
                     if time.monotonic() - start > 300:
                         raise RuntimeError("the workers did not deliver the backlog within 300 s")

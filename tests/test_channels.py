@@ -21,7 +21,7 @@ from dlrhook import store
 from dlrhook.ingest import ingest
 from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
-from dlrhook.workers import dispatch
+from dlrhook.workers import stream
 from tests.conftest import sample
 from tests.plugins.dlrhook_testplugin import calls
 
@@ -342,7 +342,7 @@ def test_reports_are_counted_by_channel(client: FlaskClient, conn: redis_lib.Red
         return REGISTRY.get_sample_value("dlrhook_delivery_seconds_count", labels) or 0.0
 
     before = (count("WHATSAPP"), count("VIBER_BM"), count("OTHER"), timed("WHATSAPP"), count("RCS", "quarantined"))
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
     client.post("/notify/whatsapp", data=sample("whatsapp-delivery.json"), content_type=JSON)
     client.post("/notify/whatsapp", data=sample("whatsapp-seen.json"), content_type=JSON)
     client.post("/notify/messages", data=sample("messages-api-delivery.json"), content_type=JSON)

@@ -24,7 +24,7 @@ from dlrhook import store
 from dlrhook.ingest import ingest
 from dlrhook.report import dumps
 from dlrhook.settings import Settings
-from dlrhook.workers import dispatch
+from dlrhook.workers import stream
 from dlrhook.workers.cli import main
 from tests.conftest import sample
 
@@ -315,7 +315,7 @@ def test_a_handler_whose_drain_job_vanished_gets_a_new_one_from_maintenance(
     run_jobs: Callable[[Settings], None],
 ) -> None:
     settings = worker_env(DLRHOOK_HANDLERS="test-record")
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
     post(make_app, "v1-two-delivered.json")
     q = store.queue(conn, settings)
     assert q.count == 1  # the push woke the handler's drain
@@ -323,7 +323,7 @@ def test_a_handler_whose_drain_job_vanished_gets_a_new_one_from_maintenance(
     post(make_app, "v3-one-delivered.json")
     assert q.count == 0  # the mark says a drain is queued: no new one
 
-    assert dispatch.maintain(conn, q, settings) == ["test-record"]
+    assert stream.maintain(conn, q, settings) == ["test-record"]
     run_jobs(settings)
     assert len(calls(conn, "test-record")) == 3
 
@@ -393,7 +393,7 @@ def test_a_batch_claimed_by_a_drain_that_died_is_reclaimed_and_delivered_once_ab
     run_jobs: Callable[[Settings], None],
 ) -> None:
     settings = worker_env(DLRHOOK_HANDLERS="test-record,test-record-too", DLRHOOK_ABANDON_AFTER="3")
-    dispatch.register(conn, ["test-record", "test-record-too"])
+    stream.register(conn, ["test-record", "test-record-too"])
     post(make_app, "v1-two-delivered.json")
     # A drain of test-record claimed both reports, then its worker was SIGKILLed.
     claimed = conn.xreadgroup("test-record", "drain-dead", {store.REPORTS: ">"}, count=10)
@@ -453,9 +453,9 @@ def test_quarantine_entries_expire_after_their_ttl_and_maintenance_never_scans_t
         conn.set(f"test:other:{n}", 1)  # a keyspace with plenty of other keys
 
     conn.config_resetstat()
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
     for _ in range(3):
-        dispatch.maintain(conn, store.queue(conn, settings), settings)
+        stream.maintain(conn, store.queue(conn, settings), settings)
 
     assert sorted(v.decode() for v in conn.hkeys(store.QUARANTINE)) == fresh
     assert conn.zcard(store.QUARANTINE_TIMES) == 2
@@ -477,7 +477,7 @@ def test_quarantine_replay_delivers_a_report_a_worker_quarantined_after_it_was_a
     [(_, fields)] = conn.xrange(store.REPORTS)
     wire = json.loads(fields[b"w"])
     conn.delete(store.REPORTS)
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
     conn.xadd(store.REPORTS, {"w": dumps({"raw": wire["raw"], "source": "push", "received_at": wire["received_at"]})})
     run_jobs(settings)
     assert [c["message_id"] for c in calls(conn, "test-record")] == [repr(other["messageId"])]

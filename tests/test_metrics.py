@@ -21,7 +21,7 @@ from dlrhook import metrics, multiproc, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings
-from dlrhook.workers import dispatch
+from dlrhook.workers import stream
 from tests.conftest import sample
 
 
@@ -106,7 +106,7 @@ def test_a_metrics_failure_is_logged_and_never_fails_ingest(
 
 
 def test_metrics_shows_counters_and_queue_depths_read_from_redis(client: FlaskClient, conn: redis_lib.Redis) -> None:
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
     client.post("/notify", data=sample("v1-two-delivered.json"), content_type="application/json")
     conn.hset("dlrhook:quarantine", "q-1", "{}")
     response = client.get("/metrics")

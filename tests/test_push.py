@@ -9,7 +9,7 @@ import redis
 from flask.testing import FlaskClient
 
 from dlrhook import store
-from dlrhook.workers import dispatch
+from dlrhook.workers import stream
 from tests.conftest import sample
 
 JSON = "application/json"
@@ -25,7 +25,7 @@ PENDING = store.pending_key("test-record")
 @pytest.fixture(autouse=True)
 def registered_handler(conn: redis.Redis) -> None:
     """A worker ran once with the handler test-record: pushes wake its drain."""
-    dispatch.register(conn, ["test-record"])
+    stream.register(conn, ["test-record"])
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_a_new_status_for_the_same_message_is_a_new_report(client: FlaskClient, 
 
 
 def test_each_registered_handler_gets_a_drain_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
-    dispatch.register(conn, ["test-record-too"])
+    stream.register(conn, ["test-record-too"])
     client.post("/notify", data=sample("v1-two-delivered.json"), content_type=JSON)
 
     jobs = store.queue(conn, _settings(client)).get_jobs()

@@ -318,11 +318,11 @@ def handlers() -> None:
 def handlers_list() -> None:
     """One line per registered handler: name and reports not yet delivered to it."""
     from dlrhook import store
-    from dlrhook.workers import dispatch
+    from dlrhook.workers import stream
 
     conn = store.connect(settings_or_exit())
-    waiting = dispatch.backlog(conn)
-    names = dispatch.registered(conn)
+    waiting = stream.backlog(conn)
+    names = stream.registered(conn)
     if not names:
         click.echo("no handler registered yet (a worker registers its handlers when it starts)")
         return
@@ -336,13 +336,13 @@ def handlers_list() -> None:
 def handlers_forget(name: str) -> None:
     """Stop keeping reports for NAME, a handler no worker runs any more (its waiting reports are dropped)."""
     from dlrhook import store
-    from dlrhook.workers import dispatch
+    from dlrhook.workers import stream
 
     conn = store.connect(settings_or_exit())
-    if name not in dispatch.registered(conn):
+    if name not in stream.registered(conn):
         click.echo(f"dlrhook: no registered handler {name!r}", err=True)
         sys.exit(1)
-    dropped = dispatch.forget(conn, name)
+    dropped = stream.forget(conn, name)
     click.echo(f"forgot handler {name}: {dropped} waiting reports are no longer kept for it")
 
 

@@ -27,6 +27,9 @@ Design (docs/workers.md has the long form):
   when the delays run out they are dead-lettered (RQ's FailedJobRegistry, replayable).
 - A stream entry is trimmed once every handler's group has acknowledged it (:func:`trim`).
 
+Calling a handler (timeout, watchdog) lives in :mod:`dlrhook.workers.calls`; registering
+handlers, trimming and maintenance in :mod:`dlrhook.workers.stream`.
+
 Delivery is at least once per (report, handler): a worker killed between calling a handler and
 acknowledging the batch delivers those reports again, to that handler only.
 """
@@ -34,19 +37,14 @@ acknowledging the batch delivers those reports again, to that handler only.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import json
 import logging
-import os
-import signal
 import threading
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 import redis
@@ -54,41 +52,22 @@ from rq import Queue, Retry, Worker, get_current_job
 from rq.job import Job
 from rq.job_lifecycle import record_job_failure
 
-from dlrhook import defaults, drains, metrics, store
+from dlrhook import drains, metrics, store
 from dlrhook.quarantine import UNREADABLE_WIRE, quarantine_entry
 from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
+from dlrhook.workers import calls, runtime, stream
 from dlrhook.workers import handlers as handler_registry
-from dlrhook.workers import runtime
-from dlrhook.workers.handlers import Handler, PartialFailure
+from dlrhook.workers.calls import CRASHES_TTL, Outcome
+from dlrhook.workers.handlers import Handler
 
 log = logging.getLogger("dlrhook.dispatch")
 
-#: Seconds the crash counts of a handler are kept after their last change.
-CRASHES_TTL = 7 * 24 * 3600
 #: Reports claimed at first by a per-report handler whose pace this process does not know yet.
 FIRST_CLAIM = 16
 #: Seconds of a per-report handler's work one claim holds: short claims are what lets a backlog
 #: spread over every worker and a slow handler's slice end on time.
 CLAIM_SECONDS = 1.0
-#: Exit status of a worker ended by the watchdog (EX_SOFTWARE): its supervisor starts a new one.
-WATCHDOG_EXIT = 70
-
-
-class HandlerTimeout(BaseException):
-    """Raised inside a handler call that outlived ``DLRHOOK_HANDLER_TIMEOUT``.
-
-    A BaseException, so that a handler's own ``except Exception`` cannot swallow it.
-    """
-
-
-@dataclass
-class Outcome:
-    """What one handler made of some reports, by index: failed, or never tried (time is up)."""
-
-    failed: list[int] = field(default_factory=list)
-    untried: list[int] = field(default_factory=list)
-    error: str = ""
 
 
 # --- the jobs -------------------------------------------------------------------------------
@@ -133,7 +112,7 @@ def drain(handler_name: str) -> None:
                 )
                 lane.deliver(abandoned, careful=True, deadline=deadline)
     finally:
-        _watchdog.done()
+        calls.watchdog.done()
         lane.release()
     lane.finish()
 
@@ -158,147 +137,8 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
     try:
         lane.deliver_items(items, careful=careful, deadline=deadline, attempt=attempt)
     finally:
-        _watchdog.done()
+        calls.watchdog.done()
 
-
-# --- registration and maintenance -----------------------------------------------------------
-
-
-def register(conn: redis.Redis, handler_names: Sequence[str]) -> None:
-    """Make *handler_names* receive reports: a consumer group each, and a name ingest wakes.
-
-    A new handler's group starts at the oldest report still kept (those not yet delivered to
-    every other handler), so reports accepted before any worker ran are not lost.
-    """
-    now = int(time.time())
-    with conn.pipeline(transaction=False) as pipe:
-        for name in handler_names:
-            pipe.hset(store.HANDLERS, name, now)
-            pipe.xgroup_create(store.REPORTS, name, id="0", mkstream=True)
-        for answer in pipe.execute(raise_on_error=False):
-            if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
-                raise answer
-
-
-def forget(conn: redis.Redis, handler_name: str) -> int:
-    """Stop keeping reports for *handler_name* (a handler no worker runs any more).
-
-    Returns how many reports were waiting for it. Its group is destroyed, so the stream can be
-    trimmed past them; its dead letters stay.
-    """
-    waiting = backlog(conn).get(handler_name, 0)
-    with conn.pipeline(transaction=True) as pipe:
-        pipe.hdel(store.HANDLERS, handler_name)
-        pipe.xgroup_destroy(store.REPORTS, handler_name)
-        pipe.delete(store.pending_key(handler_name), store.ACTIVE_PREFIX + handler_name)
-        pipe.execute(raise_on_error=False)
-    trim(conn)
-    return waiting
-
-
-def registered(conn: redis.Redis) -> list[str]:
-    """The handler names reports are kept for."""
-    return sorted(_text(h) for h in conn.hkeys(store.HANDLERS))
-
-
-def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
-    """Queue a drain for every handler with undelivered or abandoned reports; trim the stream.
-
-    Also removes the consumers of dead drains once they hold nothing, and expired quarantine
-    entries. Returns the handlers woken. Cost: a few commands per registered handler, whatever
-    the number of reports (no scan of the keyspace).
-    """
-    idle_ms = settings.abandon_after * 1000
-    work = []
-    for group in _groups(conn):
-        name = _text(group["name"])
-        if _has_new(conn, group) or (
-            group["pending"] and conn.xpending_range(store.REPORTS, name, "-", "+", 1, idle=idle_ms)
-        ):
-            work.append(name)
-        for consumer in conn.xinfo_consumers(store.REPORTS, name):
-            if not consumer["pending"] and consumer["idle"] > idle_ms:
-                conn.xgroup_delconsumer(store.REPORTS, name, consumer["name"])
-    woken = drains.wake(conn, q, work, verify=True)
-    if woken:
-        log.info("maintenance: queued drains for %s", ", ".join(woken))
-    trim(conn)
-    expired = expire_quarantine(conn, settings)
-    if expired:
-        log.info("maintenance: deleted %d quarantined reports older than DLRHOOK_QUARANTINE_TTL", expired)
-    return woken
-
-
-def expire_quarantine(conn: redis.Redis, settings: Settings) -> int:
-    """Delete quarantine entries older than ``DLRHOOK_QUARANTINE_TTL``, at most 1,000 a call."""
-    cutoff = int((time.time() - settings.quarantine_ttl) * 1000)
-    prune = store.script(conn, _EXPIRE_QUARANTINE_LUA)
-    return int(prune(keys=[store.QUARANTINE_TIMES, store.QUARANTINE], args=[cutoff], client=conn))
-
-
-# KEYS: quarantine times, quarantine; ARGV: cutoff (ms). Reads only the expired entries.
-_EXPIRE_QUARANTINE_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-if #ids > 0 then
-  redis.call('HDEL', KEYS[2], unpack(ids))
-  redis.call('ZREM', KEYS[1], unpack(ids))
-end
-return #ids
-"""
-
-
-def trim(conn: redis.Redis) -> int:
-    """Delete the stream entries every handler's group has acknowledged; returns how many."""
-    groups = _groups(conn)
-    if not groups:
-        return 0
-    floors = []
-    for group in groups:
-        if group["pending"]:
-            summary = conn.xpending(store.REPORTS, group["name"])
-            floors.append(_id(summary["min"]))
-        else:
-            ms, seq = _id(group["last-delivered-id"])
-            floors.append((ms, seq + 1))
-    ms, seq = min(floors)
-    return int(conn.xtrim(store.REPORTS, minid=f"{ms}-{seq}", approximate=False))
-
-
-def backlog(conn: redis.Redis) -> dict[str, int]:
-    """Reports not yet delivered to each handler: unread plus claimed and unacknowledged."""
-    out = {}
-    for group in _groups(conn):
-        lag = group.get("lag")
-        if lag is None:  # unknown after deletions inside the group's range: count them
-            after = f"({_text(group['last-delivered-id'])}"
-            lag = len(conn.xrange(store.REPORTS, min=after, max="+") or [])
-        out[_text(group["name"])] = int(lag) + int(group["pending"])
-    return out
-
-
-def migrate_legacy(conn: redis.Redis) -> int:
-    """Move reports left by dlrhook 0.1 (the inbox list and drain claims) into the stream.
-
-    Runs once at each worker start; the scan of claim keys happens only here, never periodically.
-    """
-    move = store.script(conn, _MIGRATE_LUA)
-    moved = 0
-    keys = [store.LEGACY_INBOX, *conn.scan_iter(match=store.LEGACY_CLAIMED_PREFIX + "*", count=1000)]
-    for key in keys:
-        moved += int(move(keys=[key, store.REPORTS], client=conn))
-    if moved:
-        log.warning("moved %d reports left by an older dlrhook into the report stream", moved)
-    return moved
-
-
-_MIGRATE_LUA = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, w in ipairs(items) do
-  redis.call('XADD', KEYS[2], '*', 'w', w)
-end
-redis.call('DEL', KEYS[1])
-return #items
-"""
 
 # KEYS: the handler's active set; ARGV: now, lease end, most drains, job id.
 _ACQUIRE_LUA = """
@@ -310,31 +150,6 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], 3600)
 return 1
 """
-
-
-def _groups(conn: redis.Redis) -> list[dict[str, Any]]:
-    try:
-        return list(conn.xinfo_groups(store.REPORTS))
-    except redis.ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return []
-        raise
-
-
-def _has_new(conn: redis.Redis, group: dict[str, Any]) -> bool:
-    lag = group.get("lag")
-    if lag is not None:
-        return int(lag) > 0
-    return bool(conn.xrange(store.REPORTS, min=f"({_text(group['last-delivered-id'])}", max="+", count=1))
-
-
-def _id(value: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # --- one handler's lane ---------------------------------------------------------------------
@@ -401,11 +216,9 @@ class _Lane:
         """Leave a drain queued if reports are left; drop this drain's consumer; trim."""
         with contextlib.suppress(redis.ResponseError):  # no group (forgotten meanwhile)
             self.conn.xgroup_delconsumer(store.REPORTS, self.group, self.consumer)
-        groups = {_text(g["name"]): g for g in _groups(self.conn)}
-        group = groups.get(self.group)
-        if group is not None and _has_new(self.conn, group):
+        if stream.has_unread(self.conn, self.group):
             drains.wake(self.conn, self.q, [self.group])
-        trim(self.conn)
+        stream.trim(self.conn)
 
     # claims
 
@@ -483,7 +296,7 @@ class _Lane:
                 self._deliver_alone(item, deadline, attempt)
             return
         started = time.monotonic()
-        outcome = _call(self, [i.report for i in items], deadline)
+        outcome = calls.call(self, [i.report for i in items], deadline)
         tried = len(items) - len(outcome.untried)
         if tried and not self.handler.batch:
             _learn_pace(self.handler.name, (time.monotonic() - started) / tried)
@@ -516,7 +329,7 @@ class _Lane:
                     count.hincrby(self.crashes_key, key, 1)
                     count.expire(self.crashes_key, CRASHES_TTL)
                     count.execute()
-                outcome = _call(self, [item.report], deadline, counted=True)
+                outcome = calls.call(self, [item.report], deadline, counted=True)
                 self._settle(pipe, [item.wire], outcome, attempt)
             pipe.hdel(self.crashes_key, key)
             if item.entry_id is not None:
@@ -560,167 +373,6 @@ _pace: dict[str, float] = {}
 def _learn_pace(handler: str, seconds_per_report: float) -> None:
     old = _pace.get(handler)
     _pace[handler] = seconds_per_report if old is None else 0.7 * old + 0.3 * seconds_per_report
-
-
-# --- calling a handler ----------------------------------------------------------------------
-
-
-class _Watchdog:
-    """Ends the process when a handler call outlives its timeout by ``HANDLER_KILL_GRACE`` s.
-
-    SIGALRM interrupts Python code; a call stuck in C code never sees it. Then only a new
-    process helps: the watchdog counts the crash for the reports of the call (so a report that
-    does it every time is dead-lettered) and exits; the supervisor (Heroku, systemd, honcho)
-    starts a fresh worker, and the abandoned batch is reclaimed.
-    """
-
-    def __init__(self) -> None:
-        self.call: tuple[float, _Lane, list[str]] | None = None
-        self.thread: threading.Thread | None = None
-        self.backstop_armed = 0.0
-
-    def arm(self, lane: _Lane, keys: list[str], *, counted: bool = False) -> None:
-        """Watch the call about to start; *counted*: its crash is already counted (careful mode)."""
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="dlrhook-watchdog", daemon=True)
-            self.thread.start()
-        limit = lane.settings.handler_timeout + defaults.HANDLER_KILL_GRACE
-        now = time.monotonic()
-        self.call = (now + limit, lane, [] if counted else keys)
-        if now - self.backstop_armed >= 1.0:
-            # The backstop for C code that holds the GIL, which stops this thread too:
-            # faulthandler's own C thread prints the stuck traceback and exits the process. It is
-            # re-armed at most once a second (each arming starts a thread), so it fires 2-3 s
-            # after this watchdog would have.
-            faulthandler.dump_traceback_later(limit + 2.0, exit=True)
-            self.backstop_armed = now
-
-    def done(self) -> None:
-        """The calls are over (a batch, or a per-report handler's run of calls): nothing to watch,
-        and the backstop is cancelled, so that no pause between calls (a slow Redis) can trip it."""
-        self.call = None
-        if self.backstop_armed:
-            faulthandler.cancel_dump_traceback_later()
-            self.backstop_armed = 0.0
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(0.25)
-            call = self.call
-            if call is None or time.monotonic() < call[0]:
-                continue
-            _, lane, keys = call
-            log.critical(
-                "handler %s: a call did not return %.0f s after its timeout and cannot be interrupted;"
-                " ending this worker so that a fresh one takes over",
-                lane.handler.name,
-                defaults.HANDLER_KILL_GRACE,
-            )
-            try:
-                with lane.conn.pipeline(transaction=True) as pipe:
-                    for key in keys:
-                        pipe.hincrby(lane.crashes_key, key, 1)
-                    pipe.expire(lane.crashes_key, CRASHES_TTL)
-                    pipe.execute()
-            finally:
-                logging.shutdown()
-                os._exit(WATCHDOG_EXIT)
-
-
-_watchdog = _Watchdog()
-
-
-class _Alarm:
-    """SIGALRM per handler call (main thread only), restoring whatever alarm was set before."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.enabled = threading.current_thread() is threading.main_thread()
-        self.previous: Any = None
-        self.previous_delay = 0.0
-        self.started = 0.0
-
-    def __enter__(self) -> _Alarm:
-        if self.enabled:
-            self.previous = signal.signal(signal.SIGALRM, _on_alarm)
-            self.previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-            self.started = time.monotonic()
-        return self
-
-    def start(self) -> None:
-        if self.enabled:
-            signal.setitimer(signal.ITIMER_REAL, self.timeout)
-
-    def stop(self) -> None:
-        if self.enabled:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-            if self.previous_delay:
-                left = self.previous_delay - (time.monotonic() - self.started)
-                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
-
-
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    raise HandlerTimeout
-
-
-def _call(lane: _Lane, reports: list[DeliveryReport], deadline: float, *, counted: bool = False) -> Outcome:
-    """Call the lane's handler on *reports*; never raises for the handler's own errors.
-
-    Each call is bounded by ``DLRHOOK_HANDLER_TIMEOUT``. A per-report handler stops being given
-    reports when the shutdown grace or the drain's *deadline* is spent: the rest are untried.
-    """
-    handler, timeout = lane.handler, lane.settings.handler_timeout
-    if not reports:
-        return Outcome()
-    if runtime.past_deadline():
-        return Outcome(untried=list(range(len(reports))))
-    too_slow = f"HandlerTimeout: the call took longer than DLRHOOK_HANDLER_TIMEOUT ({timeout:g} s)"
-    with _Alarm(timeout) as alarm:
-        if handler.batch:
-            _watchdog.arm(lane, [r.key for r in reports], counted=counted)
-            try:
-                alarm.start()
-                handler.func(list(reports))
-                alarm.stop()
-            except HandlerTimeout:
-                return Outcome(failed=list(range(len(reports))), error=too_slow)
-            except PartialFailure as exc:
-                alarm.stop()
-                ids = {id(r) for r in exc.failed}
-                keys = {r.key for r in exc.failed}
-                failed = [i for i, r in enumerate(reports) if id(r) in ids or r.key in keys]
-                return Outcome(failed=failed, error=traceback.format_exc())
-            except Exception:
-                alarm.stop()
-                return Outcome(failed=list(range(len(reports))), error=traceback.format_exc())
-            finally:
-                _watchdog.done()
-            return Outcome()
-        outcome = Outcome()
-        func: Callable[[DeliveryReport], Any] = handler.func
-        for i, report in enumerate(reports):
-            if i and (runtime.past_deadline() or time.monotonic() >= deadline):
-                outcome.untried = list(range(i, len(reports)))
-                break
-            _watchdog.arm(lane, [report.key], counted=counted)
-            try:
-                alarm.start()
-                func(report)
-                alarm.stop()
-            except HandlerTimeout:
-                outcome.failed.append(i)
-                outcome.error = too_slow
-            except Exception:
-                alarm.stop()
-                outcome.failed.append(i)
-                outcome.error = traceback.format_exc()
-        _watchdog.done()
-        return outcome
 
 
 # --- outcomes -------------------------------------------------------------------------------
@@ -872,6 +524,10 @@ def _quarantine_unreadable(pipe: Any, item: bytes | str, error: str) -> None:
 def _last_line(error: str) -> str:
     lines = [line for line in error.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _current_job() -> Job:

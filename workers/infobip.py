@@ -150,30 +150,13 @@ class InfobipClient:
             params["bulkId"] = bulk_id
         if message_id:
             params["messageId"] = message_id
-        try:
-            response = self.session.get(
-                self.url, params=params, timeout=self.timeout, allow_redirects=False, **self._auth()
-            )
-            # Read the whole body inside the try: a connection cut mid-body is a network error.
-            body = response.content
-        except requests.RequestException as exc:
-            raise InfobipUnavailable(f"request to Infobip failed: {type(exc).__name__}") from None
-        status = response.status_code
-        if status == 200:
-            return body
-        if status == 429 or status >= 500:
-            # Throttled or broken at Infobip: the same request can succeed later.
-            raise InfobipUnavailable(
-                f"Infobip answered {status}", status, retry_after_seconds(response.headers.get("Retry-After"))
-            )
-        if status in (401, 403):
-            # The credential is wrong, revoked or lacks the scope: only a human can fix it.
-            raise InfobipAuthError(
-                f"Infobip answered {status} to the reports request: check {self.credential_setting}",
-                status,
-                self.credential_setting,
-            )
-        raise InfobipRequestError(f"Infobip answered {status} to GET {self.url}: check DLRHOOK_PULL_PATH(S)", status)
+        return self._get(
+            self.url,
+            params,
+            failed="request to Infobip failed",
+            refused="the reports request: check " + self.credential_setting,
+            other=f"GET {self.url}: check DLRHOOK_PULL_PATH(S)",
+        )
 
     def fetch_logs(self, message_ids: Sequence[str], *, path: str = defaults.LOGS_PATH) -> bytes:
         """One ``GET {base}/sms/3/logs?messageId=..&messageId=..`` for these messages; returns the raw
@@ -189,30 +172,35 @@ class InfobipClient:
         url = self.base_url + path
         params: list[tuple[str, str | int]] = [("messageId", m) for m in message_ids]
         params.append(("limit", len(message_ids)))
+        return self._get(
+            url,
+            params,
+            failed="logs request to Infobip failed",
+            refused=f"the logs request: check {self.credential_setting} (and that it may read message logs)",
+            other=f"GET {url}",
+            what=" to the logs request",
+        )
+
+    def _get(self, url: str, params: Any, *, failed: str, refused: str, other: str, what: str = "") -> bytes:
+        """One GET; the 200 body, or the :class:`InfobipError` its answer means (texts name the request)."""
         try:
             response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False, **self._auth())
+            # Read the whole body inside the try: a connection cut mid-body is a network error.
             body = response.content
         except requests.RequestException as exc:
-            raise InfobipUnavailable(f"logs request to Infobip failed: {type(exc).__name__}") from None
+            raise InfobipUnavailable(f"{failed}: {type(exc).__name__}") from None
         status = response.status_code
         if status == 200:
             return body
         if status == 429 or status >= 500:
             # Throttled or broken at Infobip: the same request can succeed later.
             raise InfobipUnavailable(
-                f"Infobip answered {status} to the logs request",
-                status,
-                retry_after_seconds(response.headers.get("Retry-After")),
+                f"Infobip answered {status}{what}", status, retry_after_seconds(response.headers.get("Retry-After"))
             )
         if status in (401, 403):
-            # Wrong credential, or one without the logs scope: only a human can fix it.
-            raise InfobipAuthError(
-                f"Infobip answered {status} to the logs request: check {self.credential_setting} "
-                "(and that it may read message logs)",
-                status,
-                self.credential_setting,
-            )
-        raise InfobipRequestError(f"Infobip answered {status} to GET {url}", status)
+            # The credential is wrong, revoked or lacks the scope: only a human can fix it.
+            raise InfobipAuthError(f"Infobip answered {status} to {refused}", status, self.credential_setting)
+        raise InfobipRequestError(f"Infobip answered {status} to {other}", status)
 
     def close(self) -> None:
         """Close the pooled connections."""

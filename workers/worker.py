@@ -15,7 +15,7 @@ What this subclass changes, and why:
 - Abandoned jobs are noticed within ``DLRHOOK_ABANDON_AFTER`` seconds, not RQ's minutes: the
   execution heartbeat TTL is that many seconds, kept alive by a thread while a job runs (a
   SIGKILL stops the thread with the process), and maintenance (RQ's registry cleanup, then
-  :func:`dlrhook.workers.dispatch.maintain`) runs every ``DLRHOOK_MAINTENANCE_INTERVAL``
+  :func:`dlrhook.workers.stream.maintain`) runs every ``DLRHOOK_MAINTENANCE_INTERVAL``
   seconds, also while idle.
 - SIGTERM (Heroku gives 30 s before SIGKILL): the running job is finished; a drain stops
   claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handler has
@@ -46,8 +46,8 @@ from rq.worker.base import WorkerStatus
 
 from dlrhook import store
 from dlrhook.settings import Settings
-from dlrhook.workers import dispatch, runtime
 from dlrhook.workers import handlers as handler_registry
+from dlrhook.workers import runtime, stream
 
 log = logging.getLogger("dlrhook.worker")
 
@@ -121,8 +121,8 @@ class DispatchWorker(SimpleWorker):
             log.warning("RQ maintenance failed, will try again: %s", exc)
         for queue in self.queues:
             try:
-                dispatch.register(self.connection, self.handler_names)
-                dispatch.maintain(self.connection, queue, self.settings)
+                stream.register(self.connection, self.handler_names)
+                stream.maintain(self.connection, queue, self.settings)
             except redis.RedisError as exc:
                 log.warning("dispatch maintenance failed, will try again: %s", exc)
 
@@ -189,15 +189,15 @@ def _pause(seconds: float) -> bool:
 def prepare(conn: redis.Redis, settings: Settings, handler_names: list[str] | None = None) -> list[str]:
     """What a worker does before its first job: take over reports left by an older dlrhook,
     register its handlers (each gets its consumer group), and queue the drains that have work."""
-    dispatch.migrate_legacy(conn)
+    stream.migrate_legacy(conn)
     chosen = handler_names if handler_names is not None else [h.name for h in handler_registry.select(settings)]
-    dispatch.register(conn, chosen)
-    others = sorted(set(dispatch.registered(conn)) - set(chosen))
+    stream.register(conn, chosen)
+    others = sorted(set(stream.registered(conn)) - set(chosen))
     if others:
         log.warning(
             "reports are also kept for handlers this worker does not run: %s "
             "(another worker's, or removed ones: `dlrhook handlers forget NAME` stops keeping them)",
             ", ".join(others),
         )
-    dispatch.maintain(conn, store.queue(conn, settings), settings)
+    stream.maintain(conn, store.queue(conn, settings), settings)
     return chosen
