@@ -116,8 +116,9 @@ def supervise(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[
 def test_a_backlog_with_no_new_pushes_spreads_over_every_running_worker(
     conn: redis_lib.Redis, env: Callable[..., Settings], supervise: Callable[..., Supervised]
 ) -> None:
-    ingest(conn, reports(900), source="push", settings=env())
     supervise(3, DLRHOOK_HANDLERS="test-sleep5")
+    wait_until(lambda: conn.scard("rq:workers") == 3, 30, "three workers to be up")
+    ingest(conn, reports(900), source="push", settings=env())  # a replay, a poller's full pages: one backlog
 
     wait_until(lambda: len(recorded(conn, "test:calls:test-sleep5")) >= 900, 60, "the backlog to be delivered")
     pids = {k: int(v) for k, v in conn.hgetall("test:pids:test-sleep5").items()}

@@ -183,11 +183,15 @@ class _Lane:
 
     # slots: how many drains of this handler run at once
 
-    def acquire(self) -> bool:
+    def most_drains(self) -> int:
+        """How many drains of this handler may run at once: one per worker, less one while other
+        handlers are registered, so that a slow handler can never hold every worker."""
         registered = self.conn.hlen(store.HANDLERS)
         workers = max(1, Worker.count(connection=self.conn, queue=self.q))
-        # Other handlers registered: leave them a worker, so a slow handler cannot hold them all.
-        self.cap = workers if registered <= 1 else max(1, workers - 1)
+        return workers if registered <= 1 else max(1, workers - 1)
+
+    def acquire(self) -> bool:
+        self.cap = self.most_drains()
         now = time.time()
         acquire = store.script(self.conn, _ACQUIRE_LUA)
         lease = now + self.settings.abandon_after
@@ -207,8 +211,8 @@ class _Lane:
 
     def spread(self) -> None:
         """A full batch means more is waiting: wake another drain if this handler may run more."""
-        now = time.time()
-        self.conn.zremrangebyscore(self.active_key, "-inf", now)
+        self.cap = self.most_drains()  # workers come and go while a drain runs
+        self.conn.zremrangebyscore(self.active_key, "-inf", time.time())
         if self.conn.zcard(self.active_key) < self.cap:
             drains.wake(self.conn, self.q, [self.group])
 
