@@ -240,17 +240,8 @@ def _store(
     if wake:
         try:
             # Only here: making an RQ Queue costs ~50 us a push.
-            drains.wake(conn, store.queue(conn, settings), [_text(h) for h in wake])
+            drains.wake(conn, store.queue(conn, settings), [store.text(h) for h in wake])
         except redis.RedisError as exc:
             # The batch is stored: answering 503 now would only bring it back as duplicates.
             log.warning("stored a batch but could not queue its drain jobs (maintenance will): %s", exc)
-    return _flags(flags)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _flags(answer: Any) -> str:
-    """The store script's per-report flags ("1" accepted, "0" duplicate) as text."""
-    return answer.decode() if isinstance(answer, bytes) else str(answer or "")
+    return store.text(flags)

@@ -294,14 +294,10 @@ def fold(conn: redis.Redis, reports: Sequence[DeliveryReport], *, ttl: int) -> l
     return [reports[int(n) - 1] for n in firsts or []]
 
 
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
     """The folded status of *message_id* in the read API's shape (README, "Message status"),
     or None when no report of it is known (or its record expired)."""
-    fields = {_text(k): _text(v) for k, v in conn.hgetall(MESSAGE_PREFIX + message_id).items()}
+    fields = {store.text(k): store.text(v) for k, v in conn.hgetall(MESSAGE_PREFIX + message_id).items()}
     if not fields:
         return None
     meta = json.loads(fields.get("meta") or "{}")
@@ -331,7 +327,7 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
 def bulk(conn: redis.Redis, bulk_id: str) -> dict[str, Any] | None:
     """``{"bulkId", "messages", "final", "byStatusGroup"}`` from the bulk's counters (one HGETALL,
     whatever the bulk's size), or None when no report of the bulk is known."""
-    counts = {_text(k): int(v) for k, v in conn.hgetall(BULK_PREFIX + bulk_id).items()}
+    counts = {store.text(k): int(v) for k, v in conn.hgetall(BULK_PREFIX + bulk_id).items()}
     if not counts:
         return None
     groups = {name[2:]: n for name, n in sorted(counts.items()) if name.startswith("g:") and n > 0}
@@ -356,7 +352,7 @@ def intermediate_ids(
         found = conn.zrangebyscore(INTERMEDIATE, floor, cutoff)
     else:
         found = conn.zrangebyscore(INTERMEDIATE, floor, cutoff, start=0, num=limit)
-    return [_text(m) for m in found]
+    return [store.text(m) for m in found]
 
 
 def count_intermediate(conn: redis.Redis, older_than: float) -> int:

@@ -147,6 +147,14 @@ def over_high_water(conn: redis.Redis, settings: Settings) -> str | None:
     return room.full
 
 
+def text(value: Any) -> str:
+    """A Redis reply as text: replies are bytes here (the connection does not decode, as RQ
+    needs); None is empty."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
 def pending_key(handler: str) -> str:
     """The key naming the queued drain job of *handler*."""
     return DRAIN_PENDING_PREFIX + handler

@@ -179,7 +179,6 @@ class _Lane:
         self.active_key = store.ACTIVE_PREFIX + handler.name
         self.crashes_key = store.CRASHES_PREFIX + handler.name
         self.held: list[bytes] = []  # entry ids claimed and not yet acknowledged (the heartbeat renews them)
-        self.cap = 1
 
     # slots: how many drains of this handler run at once
 
@@ -191,11 +190,11 @@ class _Lane:
         return workers if registered <= 1 else max(1, workers - 1)
 
     def acquire(self) -> bool:
-        self.cap = self.most_drains()
         now = time.time()
         acquire = store.script(self.conn, _ACQUIRE_LUA)
         lease = now + self.settings.abandon_after
-        return bool(acquire(keys=[self.active_key], args=[now, lease, self.cap, self.consumer], client=self.conn))
+        args: list[Any] = [now, lease, self.most_drains(), self.consumer]
+        return bool(acquire(keys=[self.active_key], args=args, client=self.conn))
 
     def renew(self) -> None:
         """Heartbeat: keep the slot and the held entries from looking abandoned."""
@@ -211,18 +210,18 @@ class _Lane:
 
     def spread(self) -> None:
         """A full batch means more is waiting: wake another drain if this handler may run more."""
-        self.cap = self.most_drains()  # workers come and go while a drain runs
         self.conn.zremrangebyscore(self.active_key, "-inf", time.time())
-        if self.conn.zcard(self.active_key) < self.cap:
+        if self.conn.zcard(self.active_key) < self.most_drains():  # workers come and go meanwhile
             drains.wake(self.conn, self.q, [self.group])
 
     def finish(self) -> None:
         """Leave a drain queued if reports are left; drop this drain's consumer; trim."""
         with contextlib.suppress(redis.ResponseError):  # no group (forgotten meanwhile)
             self.conn.xgroup_delconsumer(store.REPORTS, self.group, self.consumer)
-        if stream.has_unread(self.conn, self.group):
+        groups = stream.groups(self.conn)
+        if stream.has_unread(self.conn, groups, self.group):
             drains.wake(self.conn, self.q, [self.group])
-        stream.trim(self.conn)
+        stream.trim(self.conn, groups)
 
     # claims
 
@@ -253,7 +252,7 @@ class _Lane:
             answer: Any = self.conn.xautoclaim(
                 store.REPORTS, self.group, self.consumer, idle_ms, start_id=start, count=self.settings.batch_size
             )
-            start, entries = _text(answer[0]), answer[1]
+            start, entries = store.text(answer[0]), answer[1]
             out.extend((eid, fields) for eid, fields in entries if fields is not None)
             deleted = answer[2] if len(answer) > 2 else []
             if deleted:
@@ -289,13 +288,7 @@ class _Lane:
             for n, item in enumerate(items):
                 if runtime.past_deadline():  # shutting down: the rest go back, the attempt unspent
                     rest = items[n:]
-                    with self.conn.pipeline(transaction=True) as pipe:
-                        outcome = Outcome(untried=list(range(len(rest))))
-                        self._settle(pipe, [i.wire for i in rest], outcome, attempt)
-                        acked = [i.entry_id for i in rest if i.entry_id is not None]
-                        if acked:
-                            pipe.xack(store.REPORTS, self.group, *acked)
-                        pipe.execute()
+                    self._commit(rest, Outcome(untried=list(range(len(rest)))), attempt)
                     return
                 self._deliver_alone(item, deadline, attempt)
             return
@@ -304,6 +297,11 @@ class _Lane:
         tried = len(items) - len(outcome.untried)
         if tried and not self.handler.batch:
             _learn_pace(self.handler.name, (time.monotonic() - started) / tried)
+        self._commit(items, outcome, attempt)
+
+    def _commit(self, items: list[_Item], outcome: Outcome, attempt: int) -> None:
+        """In one transaction: the retries, dead letters and hand-backs *outcome* calls for, and
+        the acknowledgement of every stream entry among *items*."""
         with self.conn.pipeline(transaction=True) as pipe:
             self._settle(pipe, [i.wire for i in items], outcome, attempt)
             acked = [i.entry_id for i in items if i.entry_id is not None]
@@ -528,10 +526,6 @@ def _quarantine_unreadable(pipe: Any, item: bytes | str, error: str) -> None:
 def _last_line(error: str) -> str:
     lines = [line for line in error.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _current_job() -> Job:

@@ -57,7 +57,7 @@ def forget(conn: redis.Redis, handler_name: str) -> int:
 
 def registered(conn: redis.Redis) -> list[str]:
     """The handler names reports are kept for."""
-    return sorted(_text(h) for h in conn.hkeys(store.HANDLERS))
+    return sorted(store.text(h) for h in conn.hkeys(store.HANDLERS))
 
 
 def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
@@ -69,8 +69,9 @@ def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
     """
     idle_ms = settings.abandon_after * 1000
     work = []
-    for group in _groups(conn):
-        name = _text(group["name"])
+    found = groups(conn)
+    for group in found:
+        name = store.text(group["name"])
         if _has_new(conn, group) or (
             group["pending"] and conn.xpending_range(store.REPORTS, name, "-", "+", 1, idle=idle_ms)
         ):
@@ -81,7 +82,7 @@ def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
     woken = drains.wake(conn, q, work, verify=True)
     if woken:
         log.info("maintenance: queued drains for %s", ", ".join(woken))
-    trim(conn)
+    trim(conn, found)
     expired = expire_quarantine(conn, settings)
     if expired:
         log.info("maintenance: deleted %d quarantined reports older than DLRHOOK_QUARANTINE_TTL", expired)
@@ -106,13 +107,15 @@ return #ids
 """
 
 
-def trim(conn: redis.Redis) -> int:
-    """Delete the stream entries every handler's group has acknowledged; returns how many."""
-    groups = _groups(conn)
-    if not groups:
+def trim(conn: redis.Redis, found: list[dict[str, Any]] | None = None) -> int:
+    """Delete the stream entries every handler's group has acknowledged; returns how many.
+
+    *found*: the groups as :func:`groups` just read them (saves reading them again)."""
+    found = groups(conn) if found is None else found
+    if not found:
         return 0
     floors = []
-    for group in groups:
+    for group in found:
         if group["pending"]:
             summary = conn.xpending(store.REPORTS, group["name"])
             floors.append(_id(summary["min"]))
@@ -126,12 +129,12 @@ def trim(conn: redis.Redis) -> int:
 def backlog(conn: redis.Redis) -> dict[str, int]:
     """Reports not yet delivered to each handler: unread plus claimed and unacknowledged."""
     out = {}
-    for group in _groups(conn):
+    for group in groups(conn):
         lag = group.get("lag")
         if lag is None:  # unknown after deletions inside the group's range: count them
-            after = f"({_text(group['last-delivered-id'])}"
+            after = f"({store.text(group['last-delivered-id'])}"
             lag = len(conn.xrange(store.REPORTS, min=after, max="+") or [])
-        out[_text(group["name"])] = int(lag) + int(group["pending"])
+        out[store.text(group["name"])] = int(lag) + int(group["pending"])
     return out
 
 
@@ -160,13 +163,14 @@ return #items
 """
 
 
-def has_unread(conn: redis.Redis, handler_name: str) -> bool:
-    """True when reports wait that *handler_name*'s group has not read yet."""
-    group = next((g for g in _groups(conn) if _text(g["name"]) == handler_name), None)
+def has_unread(conn: redis.Redis, found: list[dict[str, Any]], handler_name: str) -> bool:
+    """True when reports wait that *handler_name*'s group (among *found*) has not read yet."""
+    group = next((g for g in found if store.text(g["name"]) == handler_name), None)
     return group is not None and _has_new(conn, group)
 
 
-def _groups(conn: redis.Redis) -> list[dict[str, Any]]:
+def groups(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every handler's consumer group (XINFO GROUPS), none when the stream does not exist."""
     try:
         return list(conn.xinfo_groups(store.REPORTS))
     except redis.ResponseError as exc:
@@ -179,13 +183,9 @@ def _has_new(conn: redis.Redis, group: dict[str, Any]) -> bool:
     lag = group.get("lag")
     if lag is not None:
         return int(lag) > 0
-    return bool(conn.xrange(store.REPORTS, min=f"({_text(group['last-delivered-id'])}", max="+", count=1))
+    return bool(conn.xrange(store.REPORTS, min=f"({store.text(group['last-delivered-id'])}", max="+", count=1))
 
 
 def _id(value: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
+    ms, _, seq = store.text(value).partition("-")
     return int(ms), int(seq or 0)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
