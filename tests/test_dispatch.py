@@ -367,6 +367,27 @@ def test_a_handler_that_cannot_be_imported_stops_the_worker_start_naming_it(proc
     assert started.returncode == 2 and "no_such_module:handler" in started.stderr
 
 
+def test_a_drain_job_left_between_queue_and_start_by_a_killed_worker_does_not_block_its_handler(
+    conn: redis_lib.Redis,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    stream.register(conn, ["test-record"])
+    post(make_app, "v1-two-delivered.json")
+    q = store.queue(conn, settings)
+    # A worker took the drain job off the queue (RQ moves it to its intermediate list) and was
+    # SIGKILLed before starting it: the job still says "queued", and its pending mark stays.
+    assert conn.lmove(q.key, q.intermediate_queue_key) is not None
+    post(make_app, "v3-one-delivered.json")
+    assert q.count == 0  # the mark blocks a new drain
+
+    assert stream.maintain(conn, q, settings) == ["test-record"]
+    run_jobs(settings)
+    assert len(calls(conn, "test-record")) == 3
+
+
 def test_a_wire_report_the_worker_cannot_read_is_quarantined_and_its_siblings_are_delivered(
     conn: redis_lib.Redis,
     make_app: Callable[..., Flask],

@@ -5,8 +5,9 @@ report stream. At most one is *queued* per handler at a time: ``dlrhook:drain:pe
 holds its job id while it waits, and the job deletes the mark when it starts. So whoever sees
 new work (ingest after storing a batch, a drain that found a full batch, worker maintenance)
 calls :func:`wake`, which queues a job only for the handlers without one. A mark whose job is
-gone (a flushed queue, a process killed between the two steps) expires, and maintenance checks
-it against the job itself (:func:`wake` with ``verify=True``).
+gone (a flushed queue, a process killed between the two steps, a worker killed as it took the
+job) expires, and maintenance checks it against the queue itself (:func:`wake` with
+``verify=True``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from collections.abc import Iterable
 
 import redis
 from rq import Queue
-from rq.job import Job, JobStatus
 
 from dlrhook import store
 
 #: Seconds a pending mark outlives a job that never ran; maintenance repairs sooner.
 PENDING_TTL = 300
 JOB_PREFIX = "drain-"
-_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
 
 
 def wake(conn: redis.Redis, q: Queue, handlers: Iterable[str], *, verify: bool = False) -> list[str]:
@@ -31,7 +30,7 @@ def wake(conn: redis.Redis, q: Queue, handlers: Iterable[str], *, verify: bool =
 
     With *verify*, a pending mark whose job is no longer waiting is not trusted (maintenance).
     """
-    names = [h for h in dict.fromkeys(handlers)]
+    names = list(dict.fromkeys(handlers))
     if not names:
         return []
     if verify:
@@ -59,20 +58,24 @@ def wake(conn: redis.Redis, q: Queue, handlers: Iterable[str], *, verify: bool =
 
 
 def _drop_stale_marks(conn: redis.Redis, q: Queue, names: list[str]) -> None:
+    """Delete the pending marks whose job no longer waits in the queue list itself.
+
+    The job's status is not enough: a worker killed between taking a job from the queue and
+    starting it leaves the job in RQ's intermediate list, still "queued", until RQ's cleanup
+    gives up on it (a minute at least, longer while a killed worker holds RQ's cleaning lock);
+    the mark would block every wake of that handler meanwhile.
+    """
     marks = conn.mget([store.pending_key(h) for h in names])
     for h, mark in zip(names, marks, strict=True):
-        if mark is None:
+        if mark is None or conn.lpos(q.key, store.text(mark)) is not None:
             continue
-        job_id = mark.decode() if isinstance(mark, bytes) else str(mark)
-        job = Job.fetch_many([job_id], connection=conn, serializer=q.serializer)[0]
-        if job is None or job.get_status(refresh=False) not in _WAITING:
-            # Only delete the mark we looked at: a fresh one set meanwhile stays.
-            with conn.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(store.pending_key(h))  # type: ignore[no-untyped-call]
-                    if pipe.get(store.pending_key(h)) == mark:
-                        pipe.multi()
-                        pipe.delete(store.pending_key(h))
-                        pipe.execute()
-                except redis.WatchError:
-                    pass
+        # Only delete the mark we looked at: a fresh one set meanwhile stays.
+        with conn.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(store.pending_key(h))  # type: ignore[no-untyped-call]
+                if pipe.get(store.pending_key(h)) == mark:
+                    pipe.multi()
+                    pipe.delete(store.pending_key(h))
+                    pipe.execute()
+            except redis.WatchError:
+                pass
