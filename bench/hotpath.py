@@ -22,9 +22,9 @@ from typing import Any
 from marshmallow import Schema
 
 from dlrhook import schemas
+from dlrhook.dev.simulate import generate, parse_mix
 from dlrhook.parsing import parse_json
 from dlrhook.report import DeliveryReport, dumps, report_key, wire_from_loaded
-from dlrhook.workers.simulate import generate, parse_mix
 
 
 def _plain(cls: type[Schema]) -> type[Schema]:

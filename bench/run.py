@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from dlrhook.workers.embedded import EmbeddedRedis, free_port
+from dlrhook.dev.embedded import EmbeddedRedis, free_port
+from dlrhook.store import keys
 
 if TYPE_CHECKING:
     from dlrhook.settings import Settings
@@ -92,7 +93,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str | None = None) 
 
 def gunicorn(app: str, port: int, env: dict[str, str]) -> list[str]:
     """The web process's exact gunicorn settings, serving *app*."""
-    return [sys.executable, "-m", "gunicorn", "--config", "python:dlrhook.gunicorn_conf", app]
+    return [sys.executable, "-m", "gunicorn", "--config", "python:dlrhook.webhook.gunicorn_conf", app]
 
 
 def wrk(port: int, reports: int, duration: int, connections: int = 16) -> dict[str, float]:
@@ -212,7 +213,7 @@ class Bench:
         self.conn.execute_command("FLUSHALL", "SYNC")  # type: ignore[no-untyped-call]
 
     def web(
-        self, app: str = "dlrhook.app:create_app()"
+        self, app: str = "dlrhook.webhook.app:create_app()"
     ) -> tuple[int, Callable[[], AbstractContextManager[subprocess.Popen[bytes]]]]:
         port = free_port()
         env = {**self.env, "PORT": str(port)}
@@ -288,7 +289,7 @@ class Bench:
             batch = [{**template, "messageId": f"mem-{i}"} for i in range(start, start + 1000)]
             ingest(conn, batch, source="push", settings=settings)
         with_inbox = int(self.conn.info("memory")["used_memory"])
-        self.conn.delete(store.REPORTS)
+        self.conn.delete(keys.REPORTS)
         time.sleep(0.5)
         dedup_only = int(self.conn.info("memory")["used_memory"])
         per_seen = (dedup_only - before) / n
@@ -326,9 +327,9 @@ class Bench:
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(push, range(0, n, per_request)))
-        if conn.xlen(store.REPORTS) != n:
-            raise RuntimeError(f"pre-fill stored {conn.xlen(store.REPORTS)} of {n} reports")
-        dumped = conn.dump(store.REPORTS)
+        if conn.xlen(keys.REPORTS) != n:
+            raise RuntimeError(f"pre-fill stored {conn.xlen(keys.REPORTS)} of {n} reports")
+        dumped = conn.dump(keys.REPORTS)
         assert isinstance(dumped, bytes)
         return dumped
 
@@ -356,14 +357,14 @@ class Bench:
                 if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
                     raise RuntimeError("the workers did not come up")
                 time.sleep(0.05)
-            while not conn.hexists(store.HANDLERS, name):
+            while not conn.hexists(keys.HANDLERS, name):
                 time.sleep(0.05)
             # The workers are up and idle: the backlog appears at once, with the handler's group.
             q = store.queue(conn, settings)
             start = time.monotonic()
             with conn.pipeline(transaction=True) as pipe:
-                pipe.restore(store.REPORTS, 0, inbox, replace=True)
-                pipe.xgroup_create(store.REPORTS, name, id="0")
+                pipe.restore(keys.REPORTS, 0, inbox, replace=True)
+                pipe.xgroup_create(keys.REPORTS, name, id="0")
                 pipe.execute()
             drains.wake(conn, q, [name])
             while True:

@@ -11,7 +11,7 @@ import tempfile
 import time
 
 from bench.run import Bench, machine
-from dlrhook.workers.embedded import EmbeddedRedis
+from dlrhook.dev.embedded import EmbeddedRedis
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def redis_url() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    from dlrhook.workers.embedded import EmbeddedRedis
+    from dlrhook.dev.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="dlrhook-test-redis-") as data_dir:
         server = EmbeddedRedis(data_dir, appendonly=False).start()
@@ -93,7 +93,7 @@ def settings(env: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def make_app(conn: redis_lib.Redis, env: Callable[..., Settings]) -> Callable[..., Flask]:
     """``make_app(DLRHOOK_TOKEN="x")``: the app under the given environment, on the test Redis."""
-    from dlrhook.app import create_app
+    from dlrhook.webhook.app import create_app
 
     def make(**values: str) -> Flask:
         app = create_app(env(**values))

@@ -17,8 +17,8 @@ from typing import Any
 import redis
 from rq import get_current_job
 
+from dlrhook import PartialFailure, batch_handler
 from dlrhook.report import DeliveryReport
-from dlrhook.workers.handlers import PartialFailure, batch_handler
 
 
 def _conn() -> redis.Redis:

@@ -1,0 +1,5 @@
+"""``python -m dlrhook.cli``: the ``dlrhook`` command."""
+
+from dlrhook.cli import main
+
+main()

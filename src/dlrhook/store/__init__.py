@@ -1,0 +1,111 @@
+"""Redis: the connection, the RQ queue every process shares, and the Lua scripts' loader.
+
+Every key name dlrhook writes is in :mod:`dlrhook.store.keys`; what may be stored above the
+high-water mark is decided in :func:`over_high_water`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from dlrhook.settings import Settings
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for ``settings.redis_url`` (bytes responses, as RQ needs).
+
+    Short timeouts: a push must get its 503 within seconds when Redis is gone, not hang.
+    ``DLRHOOK_REDIS_TLS_VERIFY=false`` keeps a ``rediss://`` connection encrypted but accepts
+    a self-signed certificate.
+    """
+    options: dict[str, Any] = {}
+    if settings.redis_url.startswith("rediss://") and not settings.redis_tls_verify:
+        # Encrypted but unverified: for providers with self-signed certificates (Heroku).
+        options["ssl_cert_reqs"] = "none"
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+        health_check_interval=30,
+        retry_on_timeout=False,
+        **options,
+    )
+
+
+_SCRIPTS: dict[str, Script] = {}
+
+
+@functools.cache
+def lua(name: str) -> str:
+    """The source of the Lua script ``dlrhook/store/lua/<name>.lua`` (read once per process).
+
+    Every script dlrhook runs in Redis lives in that folder, one file each, with a header
+    saying its KEYS and ARGV; run one with ``script(conn, lua(name))(keys=..., args=..., client=conn)``.
+    """
+    return (resources.files("dlrhook.store") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+def script(conn: redis.Redis, source: str) -> Script:
+    """The Script object for a Lua *source*, made once per process (it hashes the source).
+
+    One object serves every connection, so callers always pass ``client=``: called without it,
+    a Script runs on the connection it was first registered with, whatever Redis that is.
+    """
+    found = _SCRIPTS.get(source)
+    if found is None:
+        found = _SCRIPTS[source] = conn.register_script(source)
+    return found
+
+
+class _Room:
+    """Whether Redis has room for more reports, read at most once a second per process."""
+
+    def __init__(self) -> None:
+        self.checked_at = 0.0
+        self.full: str | None = None
+
+
+_room: dict[int, _Room] = {}
+
+
+def over_high_water(conn: redis.Redis, settings: Settings) -> str | None:
+    """A reason when Redis's memory is above ``DLRHOOK_REDIS_HIGH_WATER`` of its maxmemory, else None.
+
+    Pushes are refused above it (503, Infobip retries) so that Redis keeps room for what workers
+    write while they deliver (acknowledgements, retry jobs, RQ's bookkeeping): a full Redis
+    would stop the very processes that empty it. Read from INFO at most once a second.
+    """
+    room = _room.setdefault(id(conn), _Room())
+    now = time.monotonic()
+    if now - room.checked_at >= 1.0:
+        info = conn.info("memory")
+        used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+        room.checked_at = now
+        room.full = None
+        if limit and used >= settings.redis_high_water * limit:
+            room.full = (
+                f"Redis holds {used / limit:.0%} of its maxmemory (DLRHOOK_REDIS_HIGH_WATER is "
+                f"{settings.redis_high_water:.0%}): pushes wait while the workers take reports out"
+            )
+    return room.full
+
+
+def text(value: Any) -> str:
+    """A Redis reply as text: replies are bytes here (the connection does not decode, as RQ
+    needs); None is empty."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def queue(conn: redis.Redis, settings: Settings) -> Queue:
+    """The RQ queue the drain and retry jobs go through (plain JSON jobs, never pickles)."""
+    return Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)

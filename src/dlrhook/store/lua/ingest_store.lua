@@ -1,0 +1,39 @@
+-- ingest_store.lua: run by dlrhook.ingest (store).
+-- Atomically: remember each report's identity for the dedup window and append the new ones to
+-- the report stream; quarantine the invalid ones; mark the last push; and name the registered
+-- handlers that have no drain job queued (the caller queues theirs). Keys are named in ARGV as
+-- well as KEYS: this runs on one Redis node, never a cluster.
+-- KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
+-- ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
+--       wire reports..., quarantine (id, json) pairs...
+-- Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate.
+local ttl = tonumber(ARGV[1])
+local nq = tonumber(ARGV[2])
+local nvalid = #KEYS - 5
+local flags = {}
+local added = 0
+for i = 1, nvalid do
+  if redis.call('SET', KEYS[i + 5], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 5])
+    flags[i] = '1'
+    added = added + 1
+  else
+    flags[i] = '0'
+  end
+end
+for j = 0, nq - 1 do
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 6 + 2 * j], ARGV[nvalid + 7 + 2 * j])
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 6 + 2 * j])
+end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[3])
+end
+local wake = {}
+if added > 0 then
+  for _, h in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if redis.call('EXISTS', ARGV[4] .. h) == 0 then
+      wake[#wake + 1] = h
+    end
+  end
+end
+return {table.concat(flags), wake}

@@ -1,0 +1,135 @@
+"""The HTTP app: ``create_app()`` builds it, gunicorn serves it.
+
+This is the only module tree that imports Flask; workers and the poller never do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
+
+from dlrhook import channels, logs, metrics, store
+from dlrhook.ingest import ingest
+from dlrhook.parsing import parse_body
+from dlrhook.settings import Settings, load_settings
+from dlrhook.store import keys
+from dlrhook.webhook import api, auth, openapi, problems
+
+log = logging.getLogger("dlrhook.web")
+
+
+class ChannelConverter(BaseConverter):
+    """``<channel:channel>``: a channel's URL name (``whatsapp``, ``viber-bm``); others are 404."""
+
+    regex = channels.URL_PATTERN
+
+
+class State:
+    """What the views share: settings and the Redis client, made once per process."""
+
+    def __init__(self, settings: Settings, conn: redis.Redis) -> None:
+        self.settings = settings
+        self.conn = conn
+
+
+def state() -> State:
+    """The running app's :class:`State`."""
+    return current_app.extensions["dlrhook"]  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app. *settings* default to the environment (a bad value raises SettingsError)."""
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    # Named after this module (its root is the package, not the working directory), and no
+    # /static route: the app serves no files.
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    app.extensions["dlrhook"] = State(settings, store.connect(settings))
+    if settings.trusted_proxies:
+        # X-Forwarded-For is trusted only as far as the configured number of proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    problems.init_app(app)
+    app.url_map.converters["channel"] = ChannelConverter
+    app.add_url_rule("/notify", view_func=notify, methods=["POST"])
+    app.add_url_rule("/notify/<channel:channel>", view_func=notify, methods=["POST"])
+    app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
+    app.add_url_rule("/openapi.json", view_func=openapi_view, methods=["GET"])
+    api.init_app(app)
+    if settings.auth_mode == "open":
+        log.warning(
+            "NO AUTHENTICATION: POST /notify accepts anyone's reports. "
+            "Set DLRHOOK_TOKEN, DLRHOOK_BASIC_AUTH or DLRHOOK_ALLOWED_IPS."
+        )
+    else:
+        log.info("push authentication: %s", settings.auth_mode)
+    return app
+
+
+def notify(channel: str | None = None) -> tuple[Response, int]:
+    """Take one push: authenticate, parse, then ingest (validate, dedup, store, queue).
+
+    ``/notify/<channel>`` sets the channel of reports whose body names none (``whatsapp`` ->
+    ``WHATSAPP``; ``messages``: none, each report must name its own); plain ``/notify`` is SMS.
+    """
+    st = state()
+    auth.check_push(
+        st.settings,
+        client_ip=request.remote_addr,
+        query_token=request.args.get("token"),
+        authorization=request.headers.get("Authorization"),
+    )
+    # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
+    body = request.get_data(cache=False)
+    reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
+    default = channels.from_url_name(channel) if channel is not None else channels.DEFAULT_CHANNEL
+    result = ingest(st.conn, reports, source="push", settings=st.settings, channel=default)
+    answer = result.as_dict()
+    if result.quarantined:
+        log.warning(
+            "quarantined %d of %d reports", result.quarantined, len(reports), extra={"errors": answer["errors"]}
+        )
+    return jsonify(answer), 200
+
+
+def healthz() -> tuple[Response, int]:
+    """200 while the process lives."""
+    return jsonify({"status": "ok"}), 200
+
+
+def readyz() -> tuple[Response, int]:
+    """200 when Redis answers (with queue depths and the auth mode), else 503."""
+    st = state()
+    body: dict[str, Any] = {"auth": st.settings.auth_mode}
+    try:
+        with st.conn.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            pipe.xlen(keys.REPORTS)
+            pipe.llen(store.queue(st.conn, st.settings).key)
+            pipe.hlen(keys.QUARANTINE)
+            _, inbox, jobs, quarantined = pipe.execute()
+    except redis.RedisError as exc:
+        # Not ready: a load balancer should send pushes elsewhere until Redis is back.
+        body.update(status="unavailable", redis=type(exc).__name__)
+        return jsonify(body), 503
+    body.update(status="ok", redis="ok", inbox=inbox, queued_jobs=jobs, quarantined=quarantined)
+    return jsonify(body), 200
+
+
+def metrics_view() -> Response:
+    """Prometheus text format: every gunicorn worker's counts (multiprocess mode), queue depths."""
+    st = state()
+    body, content_type = metrics.render(st.conn, st.settings)
+    return Response(body, status=200, content_type=content_type)
+
+
+def openapi_view() -> tuple[Response, int]:
+    """The OpenAPI 3 document of these routes."""
+    return jsonify(openapi.document()), 200

@@ -1,0 +1,167 @@
+"""Dead letters and quarantine: what ``dlrhook failed`` and ``dlrhook quarantine`` show and replay.
+
+Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.dispatch`); replaying
+one re-queues it, which is one more attempt for that handler and those reports. Quarantined
+reports are raw reports that failed validation; replaying one runs it through
+:func:`dlrhook.ingest.ingest` again, the one way reports enter the system.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import redis
+from marshmallow import ValidationError
+from rq import Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from dlrhook.channels import DEFAULT_CHANNEL
+from dlrhook.ingest import ingest
+from dlrhook.quarantine import accepted_before
+from dlrhook.report import dumps, report_key
+from dlrhook.schemas import ReportSchema
+from dlrhook.settings import Settings
+from dlrhook.store import keys
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One failed job as ``dlrhook failed list`` shows it."""
+
+    job_id: str
+    handler: str
+    reports: int
+    attempts: int | None
+    error: str
+    failed_at: datetime | None
+    message_ids: tuple[str, ...] = ()
+
+
+def dead_letters(q: Queue) -> list[DeadLetter]:
+    """Every failed job of *q*, oldest first; jobs dlrhook did not dead-letter itself are shown too."""
+    registry = FailedJobRegistry(queue=q)
+    out = []
+    for job_id in registry.get_job_ids():
+        if job_id.startswith(keys.DRAIN_JOB_PREFIX):
+            continue  # a drain whose worker died: it carries no reports (they are in the stream)
+        try:
+            job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
+        except NoSuchJobError:
+            continue
+        meta = job.meta or {}
+        args = _args(job)
+        handler = meta.get("handler") or (str(args[0]) if job.func_name == keys.DELIVER_FUNC and args else "")
+        reports = meta.get("reports") or (len(args[1]) if job.func_name == keys.DELIVER_FUNC and len(args) > 1 else 0)
+        latest = job.latest_result()
+        error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
+        ids = meta.get("message_ids")
+        if ids is None and job.func_name == keys.DELIVER_FUNC and len(args) > 1 and isinstance(args[1], list):
+            ids = [str((w.get("report") or {}).get("message_id", "")) for w in args[1] if isinstance(w, dict)]
+        out.append(
+            DeadLetter(
+                job_id=job.id,
+                handler=str(handler or job.func_name),
+                reports=int(reports),
+                attempts=meta.get("attempts"),
+                error=error,
+                failed_at=job.ended_at,
+                message_ids=tuple(str(i) for i in ids or ()),
+            )
+        )
+    return out
+
+
+def replay_failed(q: Queue, job_ids: list[str] | None = None) -> list[str]:
+    """Re-queue the given failed jobs (all when *job_ids* is None); returns the ids re-queued.
+
+    Raises :class:`LookupError` for an id that is not in the failed registry.
+    """
+    registry = FailedJobRegistry(queue=q)
+    ids = registry.get_job_ids() if job_ids is None else job_ids
+    done = []
+    for job_id in ids:
+        try:
+            registry.requeue(job_id)
+        except (InvalidJobOperation, NoSuchJobError):
+            raise LookupError(f"no failed job {job_id!r}") from None
+        done.append(job_id)
+    return done
+
+
+def quarantined(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every quarantine entry ``{id, raw, errors, source, received_at}``, oldest first."""
+    entries = [json.loads(v) for v in conn.hvals(keys.QUARANTINE)]
+    return sorted(entries, key=lambda e: str(e.get("id", "")))
+
+
+@dataclass
+class QuarantineReplay:
+    """What replaying quarantine entries did, by entry id."""
+
+    accepted: list[str]
+    duplicates: list[str]
+    still_invalid: list[str]
+
+
+def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | None = None) -> QuarantineReplay:
+    """Validate the given entries again (all when *ids* is None) and ingest the valid ones.
+
+    An entry is removed only once ingested (accepted, or a duplicate of a report already
+    taken); one still invalid stays, with its errors updated. An entry a worker made (its report
+    had been accepted, then could not be read) is delivered again, not counted as a duplicate
+    of its own first acceptance. Raises :class:`LookupError` for
+    an unknown id.
+    """
+    result = QuarantineReplay([], [], [])
+    schema = ReportSchema()
+    wanted = ids if ids is not None else [e["id"] for e in quarantined(conn)]
+    for qid in wanted:
+        value = conn.hget(keys.QUARANTINE, qid)
+        if value is None:
+            raise LookupError(f"no quarantined report {qid!r}")
+        entry = json.loads(value, parse_float=Decimal)
+        raw = entry.get("raw")
+        try:
+            if not isinstance(raw, dict):
+                raise ValidationError({"_schema": ["A report must be an object."]})
+            loaded = schema.load(raw)
+        except ValidationError as exc:
+            entry["errors"] = exc.messages
+            conn.hset(keys.QUARANTINE, qid, dumps(entry))
+            result.still_invalid.append(qid)
+            continue
+        if accepted_before(entry):
+            # A worker quarantined it after ingest had accepted it, so the report's own dedup
+            # mark is set and would make this replay a duplicate that reaches no handler. Forget
+            # that one mark (this report's only) so that ingest takes it as new.
+            conn.delete(keys.seen_key(report_key(loaded)))
+        # The channel the URL or pull path named ("" for none); entries made before channels were
+        # read, or by a worker, have none recorded: SMS, as they were then.
+        channel = entry.get("channel", DEFAULT_CHANNEL)
+        outcome = ingest(
+            conn, [raw], source=str(entry.get("source") or "push"), settings=settings, channel=channel or None
+        )
+        if outcome.quarantined:  # valid a moment ago: ingest made a new entry, keep the old one only
+            result.still_invalid.append(qid)
+            continue
+        conn.hdel(keys.QUARANTINE, qid)
+        (result.accepted if outcome.accepted else result.duplicates).append(qid)
+    return result
+
+
+def _args(job: Job) -> list[Any]:
+    try:
+        return list(job.args)
+    except Exception:  # an unreadable job still gets listed
+        return []
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

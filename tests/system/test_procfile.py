@@ -1,0 +1,108 @@
+"""The Procfile's three processes, as honcho (and Heroku) run them, and the README's run command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import redis
+
+from dlrhook.dev.embedded import answers as redis_answers
+from dlrhook.dev.embedded import free_port
+from tests.conftest import ROOT, sample, wait_until
+
+
+def post(url: str, body: bytes) -> dict[str, int]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def stop(process: subprocess.Popen[bytes]) -> str:
+    """Ctrl-C as a terminal sends it (to the whole process group); return what it printed."""
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    return out.decode(errors="replace")
+
+
+def handled(conn: redis.Redis) -> list[str]:
+    return [json.loads(c)["message_id"].strip("'") for c in conn.lrange("test:calls:test-record", 0, -1)]
+
+
+def test_the_procfile_under_honcho_handles_a_posted_batch(process_env: dict[str, str], conn: redis.Redis) -> None:
+    port = free_port()
+    env = {**process_env, "PORT": str(port), "DLRHOOK_HANDLERS": "test-record", "DLRHOOK_TOKEN": "tok"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the web process")
+
+        answer = post(f"http://127.0.0.1:{port}/notify?token=tok", sample("v1-two-delivered.json"))
+
+        assert answer == {"accepted": 2, "duplicates": 0, "quarantined": 0}
+        wait_until(lambda: len(handled(conn)) == 2, 30, "the worker to hand both reports to the handler")
+        assert sorted(handled(conn)) == ["12db39c3-7822-4e72-a3ec-c87442c0ffc5", "bcfb828b-7df9-4e7b-8715-f34f5c61271a"]
+    finally:
+        out = stop(honcho)
+    assert all(f"{name}.1 started" in out for name in ("web", "worker", "poller"))
+    assert "Traceback" not in out
+
+
+def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stops_it_all(
+    process_env: dict[str, str], tmp_path: Path
+) -> None:
+    port, redis_port = free_port(), free_port()
+    env = {k: v for k, v in process_env.items() if k != "REDIS_URL"}
+    env.update(PORT=str(port), DLRHOOK_HANDLERS="test-record")
+    local = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dlrhook.cli",
+            "local",
+            "--procfile",
+            str(ROOT / "Procfile"),
+            "--data-dir",
+            str(tmp_path / "redis"),
+            "--redis-port",
+            str(redis_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    conn = redis.Redis(port=redis_port)
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the web process")
+        post(f"http://127.0.0.1:{port}/notify", sample("v1-one-delivered.json"))
+        wait_until(lambda: len(handled(conn)) == 1, 30, "the report to be handled")
+    finally:
+        out = stop(local)
+
+    assert f"http://127.0.0.1:{port}" in out and "/notify" in out  # the URL to register is printed
+    assert "Traceback" not in out
+    assert (tmp_path / "redis" / "appendonlydir").is_dir()  # AOF on: a restart loses nothing
+    assert not answers(f"http://127.0.0.1:{port}/healthz"), "the web process outlived Ctrl-C"
+    assert not redis_answers(f"redis://127.0.0.1:{redis_port}/0"), "the embedded Redis outlived Ctrl-C"
+    assert subprocess.run(["pgrep", "-f", f"valkey-server 127.0.0.1:{redis_port}"]).returncode == 1

@@ -1,0 +1,602 @@
+"""The pull-mode poller against a fake Infobip (a real HTTP server) and a real Redis.
+
+Until the worker side is merged, "a report reaches a handler" means "it is in keys.REPORTS":
+:func:`delivered` is the one place to switch to a handler's record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask.testing import FlaskClient
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from dlrhook import store
+from dlrhook.dev.embedded import free_port
+from dlrhook.pull.poller import Poller
+from dlrhook.settings import Settings, load_settings
+from dlrhook.store import keys
+from dlrhook.workers import runtime
+from dlrhook.workers.worker import prepare
+from tests.conftest import ROOT, sample, wait_until
+from tests.fake_infobip import Answer, FakeInfobip, make_reports
+
+API_KEY = "test-api-key-0123456789"
+DLRHOOK = str(Path(sys.executable).parent / "dlrhook")
+
+#: Tiny delays, so that backoff is visible in the request log without slowing the tests.
+FAST = {
+    "DLRHOOK_PULL_MODE": "always",
+    "DLRHOOK_PULL_INTERVAL": "60",
+    "DLRHOOK_PULL_BACKOFF": "0.1",
+    "DLRHOOK_PULL_BACKOFF_MAX": "5",
+    "DLRHOOK_PULL_AUTH_BACKOFF": "0.2",
+    "DLRHOOK_PULL_LOCK_TTL": "2",
+    "DLRHOOK_PULL_CONNECT_TIMEOUT": "2",
+    "DLRHOOK_PULL_READ_TIMEOUT": "5",
+}
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def delivered(conn: redis_lib.Redis) -> list[str]:
+    """Message ids of the reports that reached a handler, in order: the queued jobs are run in
+    this process (RQ's SimpleWorker, burst) with the recording test plugin as the handler."""
+    settings = dataclasses.replace(load_settings(), handlers=("test-record",))
+    runtime.configure(settings)
+    try:
+        prepare(conn, settings)  # what a worker does at start: register the handler, queue its drain
+        SimpleWorker([store.queue(conn, settings)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    finally:
+        runtime._settings = None
+    calls = conn.lrange("test:calls:test-record", 0, -1)
+    return [json.loads(call)["message_id"].strip("'") for call in calls]  # type: ignore[union-attr]
+
+
+def message_ids(reports: list[dict[str, Any]]) -> list[str]:
+    return [r["messageId"] for r in reports]
+
+
+class Running:
+    """``with Running(poller):`` runs ``poller.run()`` in a thread; on exit stops it, joins it,
+    and re-raises anything it raised (a poller must never crash)."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.poller.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.poller.stop()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "the poller did not stop"
+        if self.error is not None:
+            raise self.error
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def gaps(log: list[Any]) -> list[float]:
+    """Seconds between the end of each request and the start of the next."""
+    return [b.start - a.end for a, b in itertools.pairwise(log)]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeInfobip]:
+    with FakeInfobip(api_key=API_KEY, max_limit=1000) as server:
+        yield server
+        server.assert_well_behaved()
+
+
+@pytest.fixture
+def pull_env(env: Callable[..., Settings], fake: FakeInfobip) -> Callable[..., Settings]:
+    """Settings pointing at the fake, with FAST delays; ``NAME=None`` leaves a variable unset."""
+
+    def load(**overrides: str | None) -> Settings:
+        values: dict[str, str | None] = {"INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": API_KEY, **FAST}
+        values.update(overrides)
+        return env(**{k: v for k, v in values.items() if v is not None})
+
+    return load
+
+
+def new_poller(settings: Settings) -> Poller:
+    return Poller(settings, store.connect(settings))
+
+
+# -- draining ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "pages"),
+    [(2500, [1000, 1000, 500]), (3500, [1000, 1000, 1000, 500])],
+    ids=["2500", "3500"],
+)
+def test_every_report_arrives_in_full_pages_followed_at_once_and_one_short_page(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], count: int, pages: list[int]
+) -> None:
+    reports = make_reports(count)
+    fake.add_reports(reports)
+    with Running(new_poller(pull_env(DLRHOOK_PULL_LIMIT="1000"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= count, what=f"{count} reports")
+        time.sleep(0.2)  # room for a wrong extra request to show up in the log
+
+    log = fake.log()
+    assert [r.limit for r in log] == [1000] * len(pages)
+    assert [r.returned for r in log] == pages
+    assert all(gap < 5 for gap in gaps(log)), "a full page is followed at once, not after the 60 s interval"
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+    assert conn.hlen(keys.PULL_PAGES) == 0
+
+
+def test_429_and_500_are_backed_off_exponentially_and_every_report_still_arrives(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(1500)
+    fake.add_reports(reports)
+    fake.inject(Answer(status=429), Answer(status=500), Answer(status=503), Answer(status=429, retry_after="1"))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_BACKOFF="0.1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 1500, what="1500 reports")
+
+    log = fake.log()
+    assert [r.status for r in log] == [429, 500, 503, 429, 200, 200]
+    # Equal jitter: the n-th wait is at least half of 0.1 * 2**n; Retry-After: 1 is honoured.
+    waits = gaps(log)
+    assert waits[0] >= 0.05
+    assert waits[1] >= 0.1
+    assert waits[2] >= 0.2
+    assert waits[3] >= 1.0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"<html><body>502 Bad Gateway</body></html>", b'{"requestError": {}}', b"\xff\xfe not utf-8"],
+    ids=["html", "no-results", "not-utf8"],
+)
+def test_a_garbage_page_is_kept_visibly_in_the_rejected_hash_and_polling_goes_on(
+    conn: redis_lib.Redis,
+    fake: FakeInfobip,
+    pull_env: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+    garbage: bytes,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlrhook.poller")
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=garbage))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 10, what="the 10 reports after the garbage page")
+
+    rejected = {k.decode(): json.loads(v) for k, v in conn.hgetall(keys.PULL_REJECTED).items()}  # type: ignore[union-attr]
+    assert len(rejected) == 1
+    (entry,) = rejected.values()
+    assert entry["error"]
+    kept = entry["body"].encode() if "body" in entry else __import__("base64").b64decode(entry["body_b64"])
+    assert kept == garbage
+    assert conn.hlen(keys.PULL_PAGES) == 0
+    assert any(r.levelno == logging.ERROR and keys.PULL_REJECTED in r.getMessage() for r in caplog.records)
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+HOSTILE_PAGE = (
+    b'{"results":[{"messageId":"hostile","status":{"groupId":1e1000000,"groupName":"DELIVERED"}},'
+    b'{"messageId":"nan","price":{"pricePerMessage":NaN},"status":{"groupId":3,"groupName":"DELIVERED"}}]}'
+)
+
+
+def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_polling_goes_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=HOSTILE_PAGE))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 10, timeout=10, what="the 10 reports after the hostile page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(keys.PULL_REJECTED))
+    assert "out of range: 1e1000000" in entry["error"]
+    assert entry["body"].encode() == HOSTILE_PAGE
+    assert conn.hlen(keys.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_the_rest_delivered(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    bad = [
+        {**reports[0], "messageId": "huge-group", "status": {**reports[0]["status"], "groupId": 1e300}},
+        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": -1e300, "currency": "EUR"}},
+    ]
+    fake.inject(Answer(body=json.dumps({"results": [*reports, *bad]}).encode()))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.hlen(keys.QUARANTINE) >= 2, timeout=10, what="two quarantined reports")
+
+    quarantined = [json.loads(v) for v in conn.hvals(keys.QUARANTINE)]
+    assert sorted(q["raw"]["messageId"] for q in quarantined) == ["huge-group", "huge-price"]
+    assert all(q["source"] == "pull" for q in quarantined)
+    assert conn.hlen(keys.PULL_REJECTED) == 0 and conn.hlen(keys.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+# -- no loss -------------------------------------------------------------------------------------
+
+# A poller that dies (SIGKILL) after storing a page and before ingesting it.
+DIES_BEFORE_INGESTING = """
+import time
+from dlrhook import store
+from dlrhook.settings import load_settings
+from dlrhook.pull.poller import Poller
+
+class DiesBeforeIngesting(Poller):
+    def ingest_page(self, page_id, body):
+        print("PAGE-STORED", page_id, flush=True)
+        time.sleep(600)
+        raise SystemExit(1)
+
+settings = load_settings()
+DiesBeforeIngesting(settings, store.connect(settings)).run()
+"""
+
+
+def _lines(stream: Any, out: queue.Queue[str]) -> None:
+    for line in stream:
+        out.put(line)
+
+
+def test_a_page_fetched_by_a_poller_killed_before_ingesting_it_is_delivered_by_the_next_poller(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(300)
+    fake.add_reports(reports)
+    settings = pull_env()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DIES_BEFORE_INGESTING],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line.startswith("PAGE-STORED"):
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    assert fake.remaining == 0, "Infobip handed the whole page out: it exists only in Redis now"
+    assert conn.hlen(keys.PULL_PAGES) == 1
+    assert delivered(conn) == []
+
+    with Running(new_poller(settings)):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 300, what="the dead poller's page")
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+    assert conn.hlen(keys.PULL_PAGES) == 0
+
+
+def test_a_poller_does_not_fetch_while_redis_is_down(
+    fake: FakeInfobip, pull_env: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlrhook.poller")
+    fake.add_reports(make_reports(5))
+    settings = pull_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", DLRHOOK_PULL_BACKOFF="0.02")
+    with Running(new_poller(settings)):
+        wait_until(lambda: any("Redis is unavailable" in r.getMessage() for r in caplog.records), what="the log")
+        time.sleep(0.5)
+    assert fake.requests == []
+    assert fake.remaining == 5
+    assert sum("Redis is unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_the_poller_carries_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlrhook.poller")
+    reports = make_reports(3)
+    fake.add_reports(reports)
+    poller = new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))
+    assert poller.client is not None
+    real_fetch, calls = poller.client.fetch, []
+
+    def fetch_with_a_bug_the_first_time(limit: int, **filters: Any) -> bytes:
+        calls.append(limit)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_fetch(limit, **filters)
+
+    poller.client.fetch = fetch_with_a_bug_the_first_time  # type: ignore[method-assign]
+    with Running(poller):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 3, what="the reports after the bug")
+    assert any(r.exc_info and "unexpected error" in r.getMessage() for r in caplog.records)
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+# -- push and pull -------------------------------------------------------------------------------
+
+
+def test_reports_pushed_then_pulled_are_stored_once(
+    conn: redis_lib.Redis, client: FlaskClient, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    body = sample("v1-two-delivered.json")
+    pushed = client.post("/notify", data=body, content_type="application/json")
+    assert pushed.status_code == 200 and pushed.json == {"accepted": 2, "duplicates": 0, "quarantined": 0}
+
+    fake.add_reports(json.loads(body)["results"])
+    totals = new_poller(pull_env()).pull()
+
+    assert (totals.accepted, totals.duplicates) == (0, 2)
+    assert sorted(delivered(conn)) == sorted(message_ids(json.loads(body)["results"]))
+
+
+def test_reports_pulled_then_pushed_are_stored_once(
+    conn: redis_lib.Redis, client: FlaskClient, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    body = sample("v1-two-delivered.json")
+    fake.add_reports(json.loads(body)["results"])
+    totals = new_poller(pull_env()).pull()
+    assert (totals.accepted, totals.duplicates) == (2, 0)
+
+    pushed = client.post("/notify", data=body, content_type="application/json")
+
+    assert pushed.json == {"accepted": 0, "duplicates": 2, "quarantined": 0}
+    assert sorted(delivered(conn)) == sorted(message_ids(json.loads(body)["results"]))
+
+
+def test_in_fallback_mode_the_poller_waits_until_pushes_have_been_quiet(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    fake.add_reports(make_reports(3))
+    pushed_at = time.monotonic()
+    conn.set(keys.LAST_PUSH, f"{time.time():.3f}")
+    with Running(new_poller(pull_env(DLRHOOK_PULL_MODE="fallback", DLRHOOK_PULL_QUIET="1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 3, what="the pull after the quiet period")
+    assert fake.log()[0].start - pushed_at >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [({"DLRHOOK_PULL_MODE": "off"}, "DLRHOOK_PULL_MODE is off"), ({"INFOBIP_BASE_URL": None}, "INFOBIP_BASE_URL")],
+    ids=["mode-off", "no-base-url"],
+)
+def test_an_idle_poller_says_why_once_and_makes_no_request(
+    fake: FakeInfobip,
+    pull_env: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+    variables: dict[str, str | None],
+    said: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlrhook.poller")
+    fake.add_reports(make_reports(3))
+    with Running(new_poller(pull_env(**variables))):
+        time.sleep(0.3)
+    assert fake.requests == []
+    assert sum(said in r.getMessage() for r in caplog.records) == 1
+
+
+# -- good API citizen ----------------------------------------------------------------------------
+
+
+def test_two_pollers_on_one_account_never_have_two_requests_in_flight(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    fake.delay = 0.03
+    reports = make_reports(4000)
+    fake.add_reports(reports)
+    settings = pull_env(DLRHOOK_PULL_LIMIT="250", DLRHOOK_PULL_INTERVAL="0.05")
+    first, second = Running(new_poller(settings)), Running(new_poller(settings))
+    with first, second:
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 1000, what="a quarter of the reports")
+        first.stop()  # the lock passes to the other poller, which finishes the drain
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 4000 and fake.requests[-1].returned == 0, what="all reports")
+
+    assert fake.max_in_flight == 1
+    assert fake.overlaps() == []
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_the_lock_is_renewed_while_its_holder_waits_so_a_standby_never_polls_in_between(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    settings = pull_env(DLRHOOK_PULL_LOCK_TTL="1", DLRHOOK_PULL_INTERVAL="2.5")
+    with Running(new_poller(settings)), Running(new_poller(settings)):
+        wait_until(lambda: len(fake.log()) >= 2, what="the second poll, one interval later")
+
+    first, second = fake.log()[:2]
+    assert second.start - first.end >= 2.4, "nobody polled during the holder's wait, three lock TTLs long"
+
+
+@pytest.mark.parametrize(
+    ("credential", "setting", "secret"),
+    [
+        ({"INFOBIP_API_KEY": "wrong-key-9876"}, "INFOBIP_API_KEY", "wrong-key-9876"),
+        (
+            {"INFOBIP_API_KEY": None, "INFOBIP_USERNAME": "someone", "INFOBIP_PASSWORD": "wrong-pass-5432"},
+            "INFOBIP_USERNAME/INFOBIP_PASSWORD",
+            "wrong-pass-5432",
+        ),
+    ],
+    ids=["api-key", "basic"],
+)
+def test_wrong_credentials_log_one_clear_error_and_back_off_without_crashing(
+    fake: FakeInfobip,
+    pull_env: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+    credential: dict[str, str | None],
+    setting: str,
+    secret: str,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dlrhook.poller")
+    fake.add_reports(make_reports(3))
+    started = time.monotonic()
+    with Running(new_poller(pull_env(DLRHOOK_PULL_AUTH_BACKOFF="0.2", **credential))):
+        wait_until(lambda: len(fake.log()) >= 4, what="four refused requests")
+    elapsed = time.monotonic() - started
+
+    log = fake.log()
+    assert all(r.status == 401 for r in log)
+    # Waits of at least 0.1, 0.2, 0.4, ... s: a bounded rate, doubling, never a hammering loop.
+    assert [w >= 0.1 * 2**i for i, w in enumerate(gaps(log))] == [True] * (len(log) - 1)
+    assert len(log) <= 2 + elapsed / 0.1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert setting in errors[0].getMessage()
+    assert secret not in caplog.text and "Authorization" not in caplog.text
+    assert fake.remaining == 3
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def dlrhook(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``dlrhook`` command in the current (test) environment."""
+    return subprocess.run(
+        [DLRHOOK, *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_dlrhook_pull_with_limit_10_drains_now_and_prints_the_counts(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(25)
+    fake.add_reports(reports)
+    pull_env(DLRHOOK_PULL_MODE="off")  # an explicit pull runs whatever the poller's mode
+
+    done = dlrhook("pull", "--limit", "10")
+
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.splitlines()[-1])
+    assert counts == {"accepted": 25, "duplicates": 0, "quarantined": 0, "pages": 3, "rejected_pages": 0}
+    assert [(r.limit, r.returned) for r in fake.log()] == [(10, 10), (10, 10), (10, 5)]
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
+def test_dlrhook_pull_by_bulk_id_takes_only_that_bulk(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    wanted = make_reports(4, start=100, bulk_id="BULK-WANTED")
+    fake.add_reports([*make_reports(6), *wanted])
+    pull_env()
+
+    done = dlrhook("pull", "--bulk-id", "BULK-WANTED")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["accepted"] == 4
+    assert fake.log()[0].params["bulkId"] == "BULK-WANTED"
+    assert sorted(delivered(conn)) == sorted(message_ids(wanted))
+    assert fake.remaining == 6
+
+
+def test_dlrhook_pull_refuses_a_limit_above_the_configured_one(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    pull_env(DLRHOOK_PULL_LIMIT="100")
+    done = dlrhook("pull", "--limit", "101")
+    assert done.returncode == 2
+    assert "DLRHOOK_PULL_LIMIT" in done.stderr
+    assert fake.requests == []
+
+
+def test_dlrhook_pull_with_a_wrong_key_fails_once_naming_the_setting(
+    fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    pull_env(INFOBIP_API_KEY="wrong-key-1111")
+    done = dlrhook("pull")
+    assert done.returncode == 1
+    assert "INFOBIP_API_KEY" in done.stderr
+    assert "wrong-key-1111" not in done.stdout + done.stderr
+    assert len(fake.requests) == 1
+
+
+def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    reports = make_reports(5)
+    fake.add_reports(reports)
+    fake.inject(Answer(delay=1.5))
+    pull_env()
+    proc = subprocess.Popen([DLRHOOK, "poller"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(fake.requests) == 1, what="the first request")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 0
+    assert [r.returned for r in fake.log()] == [5]
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+    assert '"poller stopped"' in out
+
+
+def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_success() -> None:
+    from dlrhook.pull.poller import Backoff
+
+    backoff = Backoff(0.5, 8.0)
+    waits = [backoff.next() for _ in range(100)]
+    for n, wait in enumerate(waits):
+        ceiling = min(8.0, 0.5 * 2**n)
+        assert ceiling / 2 <= wait <= ceiling
+    backoff.reset()
+    assert 0.25 <= backoff.next() <= 0.5
+
+
+def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in ingest (anything but Redis) on one page must not hold back every page after it.
+    from dlrhook.pull import poller as poller_module
+
+    real_ingest = poller_module.ingest
+    failures = iter([ValueError("a bug that only this page triggers")])
+
+    def ingest_once_broken(*args: Any, **kwargs: Any) -> Any:
+        for exc in failures:
+            raise exc
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest", ingest_once_broken)
+    first, second = make_reports(3), make_reports(5)[3:]
+    fake.inject(Answer(body=json.dumps({"results": first}).encode()))
+    fake.add_reports(second)
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 2, timeout=10, what="the reports of the next page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(keys.PULL_REJECTED))
+    assert "ingest failed: ValueError" in entry["error"]
+    assert json.loads(entry["body"])["results"] == first  # kept whole, for an operator
+    assert conn.hlen(keys.PULL_PAGES) == 0
+    assert sorted(delivered(conn)) == sorted(message_ids(second))

@@ -1,0 +1,86 @@
+"""A bad environment value stops the start with a message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from dlrhook.errors import SettingsError
+from dlrhook.settings import Settings
+
+
+def test_defaults_follow_the_design(env: Callable[..., Settings]) -> None:
+    s = env()
+
+    assert s.retry_delays == (10, 60, 300, 1800, 7200)
+    assert s.dedup_ttl == 172800
+    assert s.pull_mode == "fallback"
+    assert s.pull_limit == 1000
+    assert s.pull_path == "/sms/1/reports"
+    assert s.port == 8000
+    assert s.auth_mode == "open"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DLRHOOK_MAX_BODY", "lots"),
+        ("DLRHOOK_DEDUP_TTL", "0"),
+        ("DLRHOOK_RETRY_DELAYS", "10,soon"),
+        ("DLRHOOK_RETRY_DELAYS", "10,-5"),
+        ("DLRHOOK_BASIC_AUTH", "no-colon"),
+        ("DLRHOOK_ALLOWED_IPS", "10.0.0.0/33"),
+        ("DLRHOOK_TRUSTED_PROXIES", "-1"),
+        ("DLRHOOK_PULL_MODE", "sometimes"),
+        ("DLRHOOK_PULL_LIMIT", "20000"),
+        ("DLRHOOK_PULL_PATH", "sms/1/reports"),
+        ("INFOBIP_BASE_URL", "not a url"),
+        ("PORT", "http"),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(env: Callable[..., Settings], name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        env(**{name: value})
+
+
+def test_every_bad_value_is_reported_at_once(env: Callable[..., Settings]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        env(DLRHOOK_MAX_BODY="x", DLRHOOK_PULL_MODE="y")
+
+    assert "DLRHOOK_MAX_BODY" in str(caught.value)
+    assert "DLRHOOK_PULL_MODE" in str(caught.value)
+
+
+def test_an_infobip_account_needs_credentials(env: Callable[..., Settings]) -> None:
+    with pytest.raises(SettingsError, match="INFOBIP_API_KEY"):
+        env(INFOBIP_BASE_URL="https://xyz.api.infobip.com")
+
+
+def test_the_web_process_refuses_to_start_naming_the_variable(redis_url: str) -> None:
+    environ = {**os.environ, "REDIS_URL": redis_url, "DLRHOOK_MAX_BODY": "big"}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dlrhook.cli", "web"], env=environ, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 2
+    assert "DLRHOOK_MAX_BODY" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_status_settings_have_defaults_and_reconciliation_is_off_unless_set(env: Callable[..., Settings]) -> None:
+    settings = env(DLRHOOK_RECONCILE_AFTER="")
+
+    assert (settings.api_token, settings.status_ttl, settings.reconcile_after) == (None, 7 * 24 * 3600, None)
+    assert "api-secret-value" not in repr(env(DLRHOOK_API_TOKEN="api-secret-value"))
+    assert env(DLRHOOK_RECONCILE_AFTER="3600").reconcile_after == 3600
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_bad_reconcile_after_stops_the_start_naming_it(env: Callable[..., Settings], value: str) -> None:
+    with pytest.raises(SettingsError, match="DLRHOOK_RECONCILE_AFTER"):
+        env(DLRHOOK_RECONCILE_AFTER=value)

@@ -1,0 +1,450 @@
+"""The status handler folds every report into one record per message, forward only, atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
+from rq import Worker
+
+from dlrhook import status, store
+from dlrhook.cli import main
+from dlrhook.ingest import ingest
+from dlrhook.settings import Settings
+from dlrhook.store import keys
+from dlrhook.workers import handlers
+from tests.conftest import wait_until
+from tests.statuses import SENT, raw_report, report
+
+TTL = 3600
+
+
+def names(record: dict | None) -> list[str]:
+    assert record is not None
+    return [h["status"] for h in record["history"]]
+
+
+def test_the_status_handler_is_a_built_in_batch_handler_entry_point() -> None:
+    handler = handlers.load("status")
+
+    assert handler.batch is True
+
+
+def test_reports_posted_to_notify_reach_the_message_record_through_the_worker(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="status")
+    ingest(conn, [raw_report("m-1", "DELIVERED_TO_OPERATOR", 5)], source="push", settings=settings)
+    ingest(conn, [raw_report("m-1", "DELIVERED_TO_HANDSET", 9)], source="pull", settings=settings)
+
+    run_jobs(settings)
+
+    record = status.message(conn, "m-1")
+    assert record is not None
+    assert record["final"] is True
+    assert record["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert record["status"]["groupName"] == "DELIVERED"
+    assert record["error"]["name"] == "NO_ERROR"
+    assert (record["bulkId"], record["channel"], record["to"]) == ("BULK-1", "SMS", "41793026727")
+    assert record["sentAt"] == "2026-11-28T09:00:00+00:00"
+    assert record["doneAt"] == "2026-11-28T09:00:09+00:00"
+    assert record["price"] == {"pricePerMessage": "0.01", "currency": "EUR"}
+    assert [(h["status"], h["source"], h["final"]) for h in record["history"]] == [
+        ("DELIVERED_TO_OPERATOR", "push", False),
+        ("DELIVERED_TO_HANDSET", "pull", True),
+    ]
+    assert 0 < conn.ttl(keys.MESSAGE_PREFIX + "m-1") <= settings.status_ttl
+
+
+def test_delivered_to_operator_is_intermediate_and_then_replaced_by_the_handset_report(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 5)], ttl=TTL)
+    first = status.message(conn, "m")
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+
+    assert first is not None and first["final"] is False
+    assert status.intermediate_ids(conn, 0) == []  # final messages leave the index
+    record = status.message(conn, "m")
+    assert record is not None and record["final"] is True
+    assert names(record) == ["DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+
+
+def test_a_pending_report_arriving_after_the_handset_report_changes_only_the_history(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+    # Later doneAt and later arrival: still intermediate, so it can never replace a final status.
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 60)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None
+    assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
+    assert record["doneAt"] == "2026-11-28T09:00:10+00:00"
+    assert names(record) == ["DELIVERED_TO_HANDSET", "PENDING_ENROUTE"]  # ordered by doneAt
+    assert status.intermediate_ids(conn, 0) == []
+
+
+def test_intermediate_statuses_follow_done_at_not_arrival_order(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 20)], ttl=TTL)
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 5)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None and record["status"]["name"] == "DELIVERED_TO_OPERATOR"
+    assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR"]
+    assert status.intermediate_ids(conn, 0) == ["m"]
+
+
+def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(conn: redis_lib.Redis) -> None:
+    reports = [
+        report("m", "PENDING_ENROUTE", 1),
+        report("m", "DELIVERED_TO_OPERATOR", 3),
+        report("m", "DELIVERED_TO_HANDSET", 7),
+        report("m", "PENDING_ENROUTE", 9, callbackData="late"),
+    ]
+    records = []
+    for order in itertools.permutations(reports):
+        conn.flushdb()
+        for r in order:
+            status.fold(conn, [r], ttl=TTL)
+        records.append(json.dumps(status.message(conn, "m"), sort_keys=True))
+        assert status.bulk(conn, "BULK-1") == {
+            "bulkId": "BULK-1",
+            "messages": 1,
+            "final": 1,
+            "byStatusGroup": {"DELIVERED": 1},
+        }
+    assert len(set(records)) == 1
+    assert json.loads(records[0])["callbackData"] == "late"  # filled in from the report that had it
+
+
+def test_a_redelivered_report_changes_nothing(conn: redis_lib.Redis) -> None:
+    batch = [report("m", "PENDING_ENROUTE", 1), report("m", "DELIVERED_TO_HANDSET", 7)]
+    status.fold(conn, batch, ttl=TTL)
+    before = (status.message(conn, "m"), status.bulk(conn, "BULK-1"))
+
+    firsts = status.fold(conn, [*batch, report("m", "DELIVERED_TO_HANDSET", 7, source="pull")], ttl=TTL)
+
+    assert firsts == []
+    assert (status.message(conn, "m"), status.bulk(conn, "BULK-1")) == before
+    assert len(names(status.message(conn, "m"))) == 2
+
+
+def test_the_first_final_status_of_a_message_is_reported_once(conn: redis_lib.Redis) -> None:
+    handset = report("m", "DELIVERED_TO_HANDSET", 7)
+
+    assert status.fold(conn, [report("m", "PENDING_ENROUTE", 1), handset], ttl=TTL) == [handset]
+    assert status.fold(conn, [report("m", "EXPIRED_EXPIRED", 90)], ttl=TTL) == []
+
+
+def test_a_later_final_status_corrects_an_earlier_one(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 7), report("m", "UNDELIVERABLE_NOT_DELIVERED", 3)], ttl=TTL)
+
+    record = status.message(conn, "m")
+    assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+def test_bulk_counters_move_with_each_message_group(conn: redis_lib.Redis) -> None:
+    status.fold(
+        conn,
+        [report("a", "PENDING_ENROUTE", 1), report("b", "PENDING_ENROUTE", 1), report("c", "PENDING_ENROUTE", 1)],
+        ttl=TTL,
+    )
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 3,
+        "final": 0,
+        "byStatusGroup": {"PENDING": 3},
+    }
+
+    status.fold(conn, [report("a", "DELIVERED_TO_OPERATOR", 2), report("b", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 3,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1, "EXPIRED": 1, "PENDING": 1},
+    }
+    assert sorted(status.intermediate_ids(conn, 0)) == ["a", "c"]
+    assert 0 < conn.ttl(keys.BULK_PREFIX + "BULK-1") <= TTL
+    assert status.bulk(conn, "NO-SUCH-BULK") is None
+
+
+def test_a_bulk_id_learned_from_a_later_report_counts_the_message_once(conn: redis_lib.Redis) -> None:
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 1, bulk_id=None)], ttl=TTL)
+    assert status.bulk(conn, "BULK-1") is None
+
+    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 5), report("m", "DELIVERED_TO_OPERATOR", 3)], ttl=TTL)
+
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+def test_an_unknown_message_has_no_record(conn: redis_lib.Redis) -> None:
+    assert status.message(conn, "never-seen") is None
+
+
+def test_two_workers_folding_the_same_messages_at_once_lose_no_update(redis_url: str, conn: redis_lib.Redis) -> None:
+    """Two threads, each with its own connection, fold interleaved batches of the same 300
+    messages (every report twice over, in random order): the result is the sequential one."""
+    messages = [f"m-{n}" for n in range(300)]
+    reports = [
+        report(m, name, done)
+        for m in messages
+        for name, done in (("PENDING_ENROUTE", 1), ("DELIVERED_TO_OPERATOR", 2), ("DELIVERED_TO_HANDSET", 3))
+    ]
+    work = reports * 2
+    random.Random(7).shuffle(work)
+    halves = [work[0::2], work[1::2]]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def fold_all(part: list) -> None:
+        client = redis_lib.Redis.from_url(redis_url)
+        try:
+            start.wait()
+            for i in range(0, len(part), 7):
+                status.fold(client, part[i : i + 7], ttl=TTL)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=fold_all, args=(half,)) for half in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 300,
+        "final": 300,
+        "byStatusGroup": {"DELIVERED": 300},
+    }
+    for m in messages:
+        record = status.message(conn, m)
+        assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
+        assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+    assert status.intermediate_ids(conn, 0) == []
+
+
+@pytest.mark.parametrize("older_than", [0, 3600])
+def test_the_intermediate_index_answers_by_age(conn: redis_lib.Redis, older_than: int) -> None:
+    status.fold(conn, [report("m", "PENDING_ENROUTE", 1)], ttl=TTL)
+
+    assert status.intermediate_ids(conn, older_than) == ([] if older_than else ["m"])
+    assert status.count_intermediate(conn, older_than) == (0 if older_than else 1)
+
+
+def test_the_status_command_prints_a_message_its_finality_and_its_history(
+    conn: redis_lib.Redis, env: Callable[..., Settings]
+) -> None:
+    env()
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2), report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "m"])
+
+    assert result.exit_code == 0, result.output
+    assert "DELIVERED_TO_HANDSET (DELIVERED), final" in result.output
+    history = result.output.split("history (by doneAt):")[1]
+    assert history.index("DELIVERED_TO_OPERATOR") < history.index("DELIVERED_TO_HANDSET")
+    assert "2026-11-28T09:00:05+00:00" in result.output
+
+
+def test_the_status_command_says_when_a_message_is_still_intermediate(
+    conn: redis_lib.Redis, env: Callable[..., Settings]
+) -> None:
+    env()
+    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "m"])
+
+    assert "DELIVERED_TO_OPERATOR (DELIVERED), intermediate" in result.output
+
+
+def test_the_status_command_prints_the_api_answer_as_json(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
+    env()
+    status.fold(conn, [report("m", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+
+    message = CliRunner().invoke(main, ["status", "m", "--json"])
+    bulk = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1", "--json"])
+
+    assert json.loads(message.output) == status.message(conn, "m")
+    assert json.loads(bulk.output) == {"bulkId": "BULK-1", "messages": 1, "final": 1, "byStatusGroup": {"EXPIRED": 1}}
+
+
+def test_the_status_command_prints_a_bulk_summary(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
+    env()
+    status.fold(conn, [report("a", "EXPIRED_EXPIRED", 50), report("b", "PENDING_ENROUTE", 1)], ttl=TTL)
+
+    result = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1"])
+
+    assert result.exit_code == 0
+    assert "bulk BULK-1: 2 messages, 1 final (50%)" in result.output
+    assert "EXPIRED" in result.output and "PENDING" in result.output
+
+
+@pytest.mark.parametrize("args", [["status", "nope"], ["status", "--bulk-id", "nope"], ["status", "nope", "--json"]])
+def test_the_status_command_exits_1_for_an_unknown_message_or_bulk(
+    conn: redis_lib.Redis, env: Callable[..., Settings], args: list[str]
+) -> None:
+    env()
+
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 1
+    assert "no status is known for" in result.output and "nope" in result.output
+
+
+def test_the_status_command_wants_a_message_or_a_bulk(env: Callable[..., Settings]) -> None:
+    env()
+
+    assert CliRunner().invoke(main, ["status"]).exit_code == 2
+    assert CliRunner().invoke(main, ["status", "m", "--bulk-id", "b"]).exit_code == 2
+
+
+def test_the_time_to_the_first_final_status_is_observed_once_per_message(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="status")
+    labels = {"channel": "SMS", "status_group": "DELIVERED"}
+    before_count = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_count", labels) or 0.0
+    before_sum = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_sum", labels) or 0.0
+    reports = [raw_report("t-1", "DELIVERED_TO_OPERATOR", 3), raw_report("t-1", "DELIVERED_TO_HANDSET", 8)]
+    ingest(conn, reports, source="push", settings=settings)
+    ingest(conn, [raw_report("t-1", "DELIVERED_TO_HANDSET", 20, callbackData="x")], source="push", settings=settings)
+    run_jobs(settings)
+
+    assert (REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_count", labels) or 0.0) - before_count == 1
+    assert (REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_sum", labels) or 0.0) - before_sum == 8
+
+
+def test_metrics_show_how_many_messages_are_still_intermediate_past_each_age(
+    conn: redis_lib.Redis, client: FlaskClient
+) -> None:
+    now = time.time() * 1000
+    hour = 3600_000
+    conn.zadd(keys.STATUS_INTERMEDIATE, {"fresh": now, "two-hours": now - 2 * hour, "two-days": now - 48 * hour})
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'dlrhook_messages_intermediate{older_than="1h"} 2.0' in text
+    assert 'dlrhook_messages_intermediate{older_than="6h"} 1.0' in text
+    assert 'dlrhook_messages_intermediate{older_than="24h"} 1.0' in text
+
+
+def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_lib.Redis) -> None:
+    delivered = report("m", "DELIVERED_TO_HANDSET", 5)
+    # A seen report has no status (WhatsApp, Viber, RCS); its time is seenAt, else when it came.
+    seen_late = dataclasses.replace(
+        delivered, status=None, error=None, kind="seen", key="seen-2", received_at=SENT + timedelta(1)
+    )
+    seen_early = dataclasses.replace(
+        delivered, status=None, error=None, kind="seen", key="seen-1", received_at=SENT + timedelta(hours=1)
+    )
+    status.fold(conn, [seen_late], ttl=TTL)
+
+    only_seen = status.message(conn, "m")
+    status.fold(conn, [delivered, seen_early], ttl=TTL)
+
+    assert only_seen is not None and only_seen["status"] is None and only_seen["final"] is False
+    assert only_seen["seenAt"] == (SENT + timedelta(1)).isoformat()
+    record = status.message(conn, "m")
+    assert record is not None
+    assert record["seenAt"] == (SENT + timedelta(hours=1)).isoformat()
+    assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
+    assert names(record) == ["DELIVERED_TO_HANDSET"]
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+@pytest.mark.slow
+def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree(
+    conn: redis_lib.Redis, settings: Settings, process_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two real ``dlrhook worker`` processes take 150 retry jobs, each with reports of the same
+    50 messages in a random order (every report twice): no update is lost."""
+    messages = [f"p-{n}" for n in range(50)]
+    steps = (("PENDING_ENROUTE", 1), ("DELIVERED_TO_OPERATOR", 2), ("DELIVERED_TO_HANDSET", 3))
+    work = [report(m, name, done) for m in messages for name, done in steps] * 2
+    random.Random(11).shuffle(work)
+    env = {**process_env, "DLRHOOK_HANDLERS": "status", "DLRHOOK_LOG_LEVEL": "WARNING"}
+    procs = []
+    try:
+        for n in range(2):
+            with open(tmp_path / f"worker-{n}.log", "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "dlrhook.cli", "worker"],
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,  # RQ's scheduler runs in a child process: kill the group
+                    )
+                )
+        wait_until(lambda: conn.scard("rq:workers") == 2, what="two workers up")
+        q = store.queue(conn, settings)
+        jobs = [
+            q.enqueue_call(
+                keys.DELIVER_FUNC, args=["status", [r.to_wire() for r in work[i : i + 2]], 1], result_ttl=300
+            )
+            for i in range(0, len(work), 2)
+        ]
+        wait_until(
+            lambda: all(j.get_status(refresh=True) == "finished" for j in jobs), timeout=120, what="every job done"
+        )
+        done_by = [w.successful_job_count for w in Worker.all(connection=conn)]
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert len(done_by) == 2 and min(done_by) > 0, done_by  # both took part
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 50,
+        "final": 50,
+        "byStatusGroup": {"DELIVERED": 50},
+    }
+    for m in messages:
+        assert names(status.message(conn, m)) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+
+
+def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(conn: redis_lib.Redis) -> None:
+    odd = report("m", "PENDING_ENROUTE", 1)
+    odd = dataclasses.replace(odd, status=dataclasses.replace(odd.status, group_name="ODD|GROUP"), key="odd")
+    status.fold(conn, [odd, report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }

@@ -1,0 +1,54 @@
+"""When Redis cannot take a batch: 503 with Retry-After, and nothing of the batch stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import redis
+from flask import Flask
+
+from dlrhook.dev.embedded import free_port
+from dlrhook.store import keys
+from tests.conftest import sample
+
+
+def test_redis_down_is_a_503_with_retry_after(make_app: Callable[..., Flask]) -> None:
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+
+    answer = app.test_client().post("/notify", data=sample("v1-one-delivered.json"), content_type="application/json")
+
+    assert answer.status_code == 503
+    assert answer.content_type == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) > 0
+    assert "nothing was stored" in answer.get_json()["detail"]
+
+
+def test_readyz_is_a_503_while_redis_is_down(make_app: Callable[..., Flask]) -> None:
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+
+    answer = app.test_client().get("/readyz")
+
+    assert answer.status_code == 503
+    assert answer.get_json()["status"] == "unavailable"
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_redis_full_is_a_503_and_nothing_is_half_stored(app: Flask, conn: redis.Redis) -> None:
+    client = app.test_client()
+    client.post("/notify", data=sample("v1-one-delivered.json"), content_type="application/json")
+    keys_before = sorted(conn.keys("*"))
+    body = json.loads(sample("v1-two-delivered.json"))
+
+    conn.config_set("maxmemory-policy", "noeviction")
+    conn.config_set("maxmemory", 1)
+    try:
+        answer = client.post("/notify", json=body)
+    finally:
+        conn.config_set("maxmemory", 0)
+
+    assert answer.status_code == 503
+    assert sorted(conn.keys("*")) == keys_before
+    assert conn.xlen(keys.REPORTS) == 1
+    # Once Redis has room again, Infobip's retry of the same batch is accepted whole.
+    assert client.post("/notify", json=body).get_json() == {"accepted": 2, "duplicates": 0, "quarantined": 0}
