@@ -33,9 +33,9 @@ test-wheel: $(BIN)/.installed
 	rm -rf $(WHEEL_VENV) dist
 	$(BIN)/python -m build --wheel --outdir dist .
 	$(PYTHON) -m venv $(WHEEL_VENV)
-	$(WHEEL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(WHEEL_VENV)/bin/python -m pip install --quiet "$$(ls dist/dlrhook-*.whl)[embedded,test]"
-	cd tests/.. && DLRHOOK_TEST_WHEEL=1 $(WHEEL_VENV)/bin/pytest -p no:cacheprovider
+	DLRHOOK_TEST_WHEEL=1 $(WHEEL_VENV)/bin/pytest -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(WHEEL_VENV) dist build .dlrhook .pytest_cache .mypy_cache .ruff_cache
