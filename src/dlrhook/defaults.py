@@ -1,6 +1,17 @@
-"""Default values, in one place (as rq/defaults.py does)."""
+"""Default values as named constants (as rq/defaults.py does).
+
+Every setting's default that is a value is here (a setting whose default is "unset", None or
+empty, says so in its declaration in :mod:`dlrhook.settings`), and so is every tunable that
+more than one module shares. The command line's option defaults (``dlrhook simulate --count``,
+...) are beside their options in :mod:`dlrhook.cli`.
+"""
 
 PORT = 8000
+#: Gunicorn worker processes of the web.
+WEB_CONCURRENCY = 2
+#: Proxies in front of the web whose X-Forwarded-For is believed; none by default.
+TRUSTED_PROXIES = 0
+LOG_LEVEL = "INFO"
 EMBEDDED_REDIS_PORT = 6390
 EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 EMBEDDED_DATA_DIR = ".dlrhook/redis"
@@ -18,6 +29,8 @@ MAX_ANSWER_ERRORS = 100
 #: Reports a worker takes from the inbox at once: large enough to amortise RQ's ~10 ms a job.
 BATCH_SIZE = 500
 QUEUE_NAME = "dlrhook"
+#: Seconds one forward (``DLRHOOK_FORWARD_URL``) may take.
+FORWARD_TIMEOUT = 10.0
 
 #: Seconds one drain job works before it hands the rest to a fresh job (Heroku gives 30 s on SIGTERM).
 DRAIN_BUDGET = 10.0
@@ -42,6 +55,8 @@ QUARANTINE_TTL = 14 * 24 * 3600
 #: room to take reports out and free memory. No effect when Redis has no maxmemory.
 REDIS_HIGH_WATER = 0.9
 
+#: When the poller pulls: ``fallback``, only when pushes have been quiet for PULL_QUIET seconds.
+PULL_MODE = "fallback"
 PULL_QUIET = 300
 PULL_INTERVAL = 30.0
 PULL_LIMIT = 1000

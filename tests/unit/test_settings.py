@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
+from dlrhook import defaults
 from dlrhook.errors import SettingsError
-from dlrhook.settings import Settings
+from dlrhook.settings import VARIABLES, Settings
 
 
 def test_defaults_follow_the_design(env: Callable[..., Settings]) -> None:
@@ -84,3 +86,12 @@ def test_the_status_settings_have_defaults_and_reconciliation_is_off_unless_set(
 def test_a_bad_reconcile_after_stops_the_start_naming_it(env: Callable[..., Settings], value: str) -> None:
     with pytest.raises(SettingsError, match="DLRHOOK_RECONCILE_AFTER"):
         env(DLRHOOK_RECONCILE_AFTER=value)
+
+
+def test_each_variable_is_one_field_and_an_unset_environment_is_every_field_default(
+    env: Callable[..., Settings],
+) -> None:
+    settings = env()
+
+    assert len(VARIABLES) == len(set(VARIABLES)) == len(dataclasses.fields(Settings)) - 1  # redis_is_embedded
+    assert dataclasses.replace(settings, redis_url=defaults.EMBEDDED_REDIS_URL, redis_is_embedded=True) == Settings()

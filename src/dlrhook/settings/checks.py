@@ -1,0 +1,65 @@
+"""The checks that run after environs has parsed every variable without a fault.
+
+Each takes the parsed values (by field name, before conversion) and raises
+:class:`SettingsError` naming the variable(s): one variable's checks that need the parsed value
+rather than a marshmallow validator, and the checks between variables. They run in the order of
+:data:`CHECKS`; the first that fails stops the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dlrhook.errors import SettingsError
+from dlrhook.settings.values import is_whsec, seconds_or_off
+
+Check = Callable[[Mapping[str, Any]], None]
+
+
+def reconcile_after(v: Mapping[str, Any]) -> None:
+    """``DLRHOOK_RECONCILE_AFTER`` is whole seconds, at least 1, or empty."""
+    seconds_or_off(v["reconcile_after"])
+
+
+def retry_delays(v: Mapping[str, Any]) -> None:
+    """``DLRHOOK_RETRY_DELAYS`` are not negative."""
+    if any(d < 0 for d in v["retry_delays"]):
+        raise SettingsError("DLRHOOK_RETRY_DELAYS: delays are seconds and cannot be negative")
+
+
+def infobip_credentials(v: Mapping[str, Any]) -> None:
+    """An Infobip account (``INFOBIP_BASE_URL``) comes with an API key or a username and password."""
+    if v["infobip_base_url"] and not v["infobip_api_key"] and not (v["infobip_username"] and v["infobip_password"]):
+        raise SettingsError(
+            "INFOBIP_BASE_URL is set but neither INFOBIP_API_KEY nor INFOBIP_USERNAME/INFOBIP_PASSWORD is"
+        )
+
+
+def pull_backoff(v: Mapping[str, Any]) -> None:
+    """The poller's longest wait is not shorter than its first."""
+    if v["pull_backoff_max"] < v["pull_backoff"]:
+        raise SettingsError("DLRHOOK_PULL_BACKOFF_MAX must not be smaller than DLRHOOK_PULL_BACKOFF")
+
+
+def forward_secret(v: Mapping[str, Any]) -> None:
+    """``DLRHOOK_FORWARD_SECRET``, when set, is a Standard Webhooks secret."""
+    if v["forward_secret"] and not is_whsec(v["forward_secret"]):
+        raise SettingsError("DLRHOOK_FORWARD_SECRET: must be whsec_ followed by base64 (the Standard Webhooks form)")
+
+
+def infobip_login(v: Mapping[str, Any]) -> None:
+    """``INFOBIP_USERNAME`` and ``INFOBIP_PASSWORD`` come as a pair."""
+    if bool(v["infobip_username"]) != bool(v["infobip_password"]):
+        raise SettingsError("INFOBIP_USERNAME and INFOBIP_PASSWORD must be set together")
+
+
+#: Every check, in the order they run.
+CHECKS: tuple[Check, ...] = (
+    reconcile_after,
+    retry_delays,
+    infobip_credentials,
+    pull_backoff,
+    forward_secret,
+    infobip_login,
+)

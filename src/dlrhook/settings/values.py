@@ -1,0 +1,121 @@
+"""The values settings hold beyond numbers and strings, and how one variable's text becomes one.
+
+Each function here takes what environs parsed for one variable and returns the field's value;
+one that finds a bad value raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from marshmallow.validate import Regexp
+
+from dlrhook import defaults, safelist
+from dlrhook.errors import SettingsError
+
+PullMode = Literal["always", "fallback", "off"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: A reports path: ``/sms/1/reports``, ``/viber/2/reports``, ``/messages-api/1/reports``, ...
+PATH_PATTERN = r"^/[A-Za-z0-9/_-]+$"
+
+#: The check of an http(s) URL variable.
+URL = Regexp(r"^https?://[^\s/]+", error="must be an http(s):// URL")
+#: The check of a reports path variable.
+A_PATH = Regexp(PATH_PATTERN, error="must be a path")
+
+
+@dataclass(frozen=True)
+class BasicCredential:
+    """One accepted ``user:password`` pair for push authentication."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+def each(check: Callable[[str], object]) -> Callable[[list[str]], None]:
+    """A list validator applying *check* to every non-empty item."""
+
+    def validate(values: list[str]) -> None:
+        for value in values:
+            if value.strip():
+                check(value.strip())
+
+    return validate
+
+
+def or_none(value: str | None) -> str | None:
+    """An empty value is no value, as unset is (Heroku's app.json sets optional variables to "")."""
+    return value or None
+
+
+def redis_url(url: str | None) -> str:
+    """``REDIS_URL``, or the embedded server's when it is unset or empty."""
+    return url or defaults.EMBEDDED_REDIS_URL
+
+
+def base_url(url: str | None) -> str | None:
+    """``INFOBIP_BASE_URL`` without a trailing slash; empty is None."""
+    return url.rstrip("/") if url else None
+
+
+def names(values: list[str] | None) -> tuple[str, ...] | None:
+    """A list of names, stripped, empty items left out; unset stays None."""
+    return tuple(h.strip() for h in values if h.strip()) if values is not None else None
+
+
+def paths(values: list[str]) -> tuple[str, ...]:
+    """A list of paths, stripped, empty items and repeats left out."""
+    return tuple(dict.fromkeys(p.strip() for p in values if p.strip()))
+
+
+def seconds_or_off(raw: str) -> int | None:
+    """``DLRHOOK_RECONCILE_AFTER``: whole seconds, at least 1; empty means off, as unset does."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError("DLRHOOK_RECONCILE_AFTER: seconds, a whole number of at least 1 (empty: off)")
+    return int(raw)
+
+
+def basic_credentials(values: list[str]) -> tuple[BasicCredential, ...]:
+    """``DLRHOOK_BASIC_AUTH``: ``user:password`` pairs, comma-separated; empty items left out."""
+    creds = []
+    for value in (v for v in values if v):
+        user, sep, password = value.partition(":")
+        if not sep or not user or not password:
+            raise SettingsError("DLRHOOK_BASIC_AUTH: each entry must be user:password (comma-separated for rotation)")
+        creds.append(BasicCredential(user, password))
+    return tuple(creds)
+
+
+def networks(values: list[str]) -> tuple[Network, ...]:
+    """CIDRs and addresses; the word ``infobip`` (any case) stands for Infobip's published ranges."""
+    nets: list[Network] = []
+    for value in (v for v in values if v.strip()):
+        if value.strip().lower() == safelist.KEYWORD:
+            nets.extend(ipaddress.ip_network(cidr) for cidr in safelist.INFOBIP_RANGES)
+            continue
+        try:
+            nets.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise SettingsError(
+                f"DLRHOOK_ALLOWED_IPS: {value!r} is not an IP address, a CIDR or {safelist.KEYWORD!r} ({exc})"
+            ) from exc
+    return tuple(dict.fromkeys(nets))
+
+
+def is_whsec(secret: str) -> bool:
+    """True for ``whsec_<base64>`` with a non-empty key, as Standard Webhooks secrets are written."""
+    prefix, _, key = secret.partition("_")
+    if prefix != "whsec" or not key:
+        return False
+    try:
+        return bool(base64.b64decode(key, validate=True))
+    except ValueError:
+        return False
