@@ -1,6 +1,6 @@
 """Dead letters and quarantine: what ``dlrhook failed`` and ``dlrhook quarantine`` show and replay.
 
-Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.dispatch`); replaying
+Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.retries`); replaying
 one re-queues it, which is one more attempt for that handler and those reports. Quarantined
 reports are raw reports that failed validation (or that a worker could not read); replaying one
 runs it through :func:`dlrhook.ingest.ingest` again, the one way reports enter the system.
