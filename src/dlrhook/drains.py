@@ -1,19 +1,30 @@
 """The drain protocol: how a handler's drain job gets queued, once, whoever notices work for it.
 
 A drain job (``dlrhook.workers.dispatch.drain(handler)``) delivers that handler's share of the
-report stream. At most one is *queued* per handler at a time: ``dlrhook:drain:pending:<handler>``
-holds its job id while it waits, and the job deletes the mark when it starts. So whoever sees
-new work (ingest after storing a batch, a drain that found a full batch, worker maintenance)
-calls :func:`wake`, which queues a job only for the handlers without one. A mark whose job is
-gone (a flushed queue, a process killed between the two steps, a worker killed as it took the
-job) expires, and maintenance checks it against the queue itself (:func:`wake` with
-``verify=True``).
+report stream. At most one is *queued* per handler at a time: the pending mark
+``dlrhook:drain:pending:<handler>`` (``keys.pending_key``) holds its job id while it waits.
+Every step of the protocol, in the order a mark lives:
+
+- Ingest stores a batch with ``store/lua/ingest_store.lua``, which, in the same script, names
+  the registered handlers that have no mark (it tests ``keys.DRAIN_PENDING_PREFIX`` + name, the
+  one read of a mark that is not in this module); ingest then calls :func:`wake` for those.
+- Whoever else sees new work (a drain that found a full batch, a drain that ends with reports
+  left, worker maintenance) calls :func:`wake` too. It sets the mark (``NX``, with an expiry of
+  ``PENDING_TTL``) and queues a job only for the handlers without one.
+- The job, when it starts, deletes the mark (:func:`started`) before it claims anything, so a
+  batch stored from then on wakes a new drain.
+- A handler no worker runs any more loses its mark with its group (:func:`forget`).
+
+A mark whose job is gone (a flushed queue, a process killed between the two steps, a worker
+killed as it took the job) expires, and maintenance checks it against the queue itself
+(:func:`wake` with ``verify=True``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import redis
 from rq import Queue
@@ -55,6 +66,17 @@ def wake(conn: redis.Redis, q: Queue, handlers: Iterable[str], *, verify: bool =
                 )
             pipe.execute()
     return won
+
+
+def started(conn: redis.Redis, handler: str) -> None:
+    """A drain job of *handler* has started: delete its pending mark, so that the next report
+    stored queues another."""
+    conn.delete(keys.pending_key(handler))
+
+
+def forget(pipe: Any, handler: str) -> None:
+    """Delete *handler*'s pending mark, in *pipe* (the handler is being forgotten)."""
+    pipe.delete(keys.pending_key(handler))
 
 
 def _drop_stale_marks(conn: redis.Redis, q: Queue, names: list[str]) -> None:

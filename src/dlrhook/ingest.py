@@ -17,11 +17,10 @@ from typing import Any
 import redis
 from marshmallow import ValidationError
 
-from dlrhook import drains, metrics, store
+from dlrhook import drains, metrics, quarantine, store
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
-from dlrhook.quarantine import quarantine_entry
 from dlrhook.report import dumps, report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
@@ -158,8 +157,7 @@ def _quarantine(
     received_at: datetime,
     channel: str | None,
 ) -> None:
-    # "": the URL named no channel (``/notify/messages``), so a replay must not assume SMS.
-    pairs.extend(quarantine_entry(raw, errors, source, received_at, channel=channel or ""))
+    pairs.extend(quarantine.invalid_entry(raw, errors, source, received_at, channel))
     result.quarantined += 1
     result.errors[str(index)] = errors
 
@@ -194,7 +192,7 @@ def _store(
         settings.dedup_ttl,
         len(quarantine) // 2,
         last_push,
-        keys.DRAIN_PENDING_PREFIX,
+        keys.DRAIN_PENDING_PREFIX,  # the script tests the handlers' pending marks (dlrhook.drains)
         int(received_at.timestamp() * 1000),
         *wires,
         *quarantine,

@@ -1,23 +1,47 @@
-"""Quarantine entries: a report that cannot be delivered as it is, kept raw with the reason.
+"""The quarantine: reports that cannot be delivered as they are, kept raw with the reason.
 
 Two places quarantine a report: ingest, when it fails validation (it was never accepted), and a
-worker, when it cannot rebuild a wire report ingest had accepted. Both build the entry with
-:func:`quarantine_entry`, so an entry has one shape wherever it comes from; where and for how
-long entries are kept is the store's business, not this module's.
+worker, when it cannot rebuild a wire report ingest had accepted. Both build the entry here
+(:func:`invalid_entry`, :func:`unreadable_entry`, both through :func:`quarantine_entry`), so an
+entry has one shape wherever it comes from.
+
+Where entries are kept: the hash ``keys.QUARANTINE`` (id -> entry JSON) and its times index
+``keys.QUARANTINE_TIMES`` (id -> ms since epoch when quarantined). Every Python read, write,
+delete and expiry of the two is a function of this module: :func:`add` (a worker),
+:func:`quarantined` and :func:`get` (listing, replay), :func:`update` and :func:`remove`
+(replay), :func:`expire` (worker maintenance, ``DLRHOOK_QUARANTINE_TTL``). The one write
+elsewhere is ingest's: ``store/lua/ingest_store.lua`` adds the entries of a batch to both
+keys in the transaction that stores the batch. Expiry runs ``store/lua/quarantine_expire.lua``,
+which reads only the expired ids. Replaying an entry (ingesting it again) is
+:func:`dlrhook.workers.replay.replay_quarantine`, which uses these functions.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import redis
+
+from dlrhook import store
+from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.report import dumps
+from dlrhook.settings import Settings
+from dlrhook.store import keys
 
 #: The ``errors`` key of an entry a worker made for a report ingest had already accepted. Such a
 #: report's dedup mark was set when it was accepted, so replaying it must forget that mark.
 UNREADABLE_WIRE = "_wire"
+
+#: quarantine_expire.lua (its header says KEYS, ARGV and what it returns).
+_EXPIRE_LUA = store.lua("quarantine_expire")
+
+
+# --- entries --------------------------------------------------------------------------------
 
 
 def new_quarantine_id() -> str:
@@ -43,7 +67,80 @@ def quarantine_entry(
     return qid, dumps(entry)
 
 
+def invalid_entry(raw: Any, errors: Any, source: str, received_at: datetime, channel: str | None) -> tuple[str, str]:
+    """The entry of a report ingest found invalid; *channel* is the one its URL or pull path
+    named (None for none)."""
+    # "": the URL named no channel (``/notify/messages``), so a replay must not assume SMS.
+    return quarantine_entry(raw, errors, source, received_at, channel=channel or "")
+
+
+def unreadable_entry(item: bytes | str, error: str) -> tuple[str, str]:
+    """The entry of a wire report the worker cannot rebuild, with its raw report."""
+    channel: str | None = None
+    try:
+        wire = json.loads(item)
+        raw: Any = wire.get("raw", wire) if isinstance(wire, dict) else wire
+        source = wire.get("source", "push") if isinstance(wire, dict) else "push"
+        received_at = wire.get("received_at") if isinstance(wire, dict) else None
+        parsed = wire.get("report") if isinstance(wire, dict) else None
+        if isinstance(parsed, dict) and isinstance(parsed.get("channel"), str):
+            channel = parsed["channel"]  # so that a replay gets the channel its URL gave
+    except ValueError:
+        raw = item.decode(errors="replace") if isinstance(item, bytes) else item
+        source, received_at = "push", None
+    errors = {UNREADABLE_WIRE: [f"the worker could not read this report: {error}"]}
+    return quarantine_entry(raw, errors, source, received_at or datetime.now(UTC), channel=channel)
+
+
 def accepted_before(entry: dict[str, Any]) -> bool:
     """True for an entry a worker made: its report was accepted (and its dedup mark set) first."""
     errors = entry.get("errors")
     return isinstance(errors, dict) and UNREADABLE_WIRE in errors
+
+
+def replay_channel(entry: dict[str, Any]) -> str | None:
+    """The channel to ingest *entry*'s report under again (None: the report must name it)."""
+    # The channel the URL or pull path named ("" for none); entries made before channels were
+    # read, or by a worker, have none recorded: SMS, as they were then.
+    return entry.get("channel", DEFAULT_CHANNEL) or None
+
+
+# --- where they are kept --------------------------------------------------------------------
+
+
+def add(pipe: Any, qid: str, entry: str) -> None:
+    """Keep entry *qid* (its JSON text), quarantined now, in *pipe* (a worker's transaction)."""
+    pipe.hset(keys.QUARANTINE, qid, entry)
+    pipe.zadd(keys.QUARANTINE_TIMES, {qid: int(time.time() * 1000)})
+
+
+def quarantined(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every quarantine entry ``{id, raw, errors, source, received_at}``, oldest first."""
+    entries = [json.loads(v) for v in conn.hvals(keys.QUARANTINE)]
+    return sorted(entries, key=lambda e: str(e.get("id", "")))
+
+
+def get(conn: redis.Redis, qid: str) -> dict[str, Any]:
+    """Entry *qid*, its numbers as Decimals (as received); :class:`LookupError` when unknown."""
+    value = conn.hget(keys.QUARANTINE, qid)
+    if value is None:
+        raise LookupError(f"no quarantined report {qid!r}")
+    entry: dict[str, Any] = json.loads(value, parse_float=Decimal)
+    return entry
+
+
+def update(conn: redis.Redis, qid: str, entry: dict[str, Any]) -> None:
+    """Write *entry* back as entry *qid* (its errors changed); its quarantine time stays."""
+    conn.hset(keys.QUARANTINE, qid, dumps(entry))
+
+
+def remove(conn: redis.Redis, qid: str) -> None:
+    """Delete entry *qid* (replayed). Its times index member stays until :func:`expire`."""
+    conn.hdel(keys.QUARANTINE, qid)
+
+
+def expire(conn: redis.Redis, settings: Settings) -> int:
+    """Delete quarantine entries older than ``DLRHOOK_QUARANTINE_TTL``, at most 1,000 a call."""
+    cutoff = int((time.time() - settings.quarantine_ttl) * 1000)
+    prune = store.script(conn, _EXPIRE_LUA)
+    return int(prune(keys=[keys.QUARANTINE_TIMES, keys.QUARANTINE], args=[cutoff], client=conn))

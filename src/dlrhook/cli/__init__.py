@@ -358,7 +358,7 @@ def quarantine() -> None:
 def quarantine_list() -> None:
     """One line per quarantined report: id, received at, source, message id, errors."""
     from dlrhook import store
-    from dlrhook.workers.replay import quarantined
+    from dlrhook.quarantine import quarantined
 
     settings = settings_or_exit()
     entries = quarantined(store.connect(settings))

@@ -8,7 +8,7 @@
   dead-lettered; C code that even holds the GIL, and so stops that thread too, meets
   faulthandler's own watchdog (a C thread) 2 s after that.
 
-The supervisor (Heroku, systemd, honcho) starts a fresh worker; :mod:`dlrhook.workers.dispatch`
+The supervisor (Heroku, systemd, honcho) starts a fresh worker; :mod:`dlrhook.workers.lane`
 reclaims the batch the dead one held.
 """
 

@@ -1,17 +1,16 @@
 """Dead letters and quarantine: what ``dlrhook failed`` and ``dlrhook quarantine`` show and replay.
 
-Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.dispatch`); replaying
+Dead letters are failed jobs in RQ's FailedJobRegistry (see :mod:`dlrhook.workers.retries`); replaying
 one re-queues it, which is one more attempt for that handler and those reports. Quarantined
-reports are raw reports that failed validation; replaying one runs it through
-:func:`dlrhook.ingest.ingest` again, the one way reports enter the system.
+reports are raw reports that failed validation (or that a worker could not read); replaying one
+runs it through :func:`dlrhook.ingest.ingest` again, the one way reports enter the system.
+Reading and writing the quarantine itself is :mod:`dlrhook.quarantine`'s.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import redis
@@ -21,10 +20,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from dlrhook.channels import DEFAULT_CHANNEL
+from dlrhook import quarantine
 from dlrhook.ingest import ingest
-from dlrhook.quarantine import accepted_before
-from dlrhook.report import dumps, report_key
+from dlrhook.report import report_key
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
@@ -94,12 +92,6 @@ def replay_failed(q: Queue, job_ids: list[str] | None = None) -> list[str]:
     return done
 
 
-def quarantined(conn: redis.Redis) -> list[dict[str, Any]]:
-    """Every quarantine entry ``{id, raw, errors, source, received_at}``, oldest first."""
-    entries = [json.loads(v) for v in conn.hvals(keys.QUARANTINE)]
-    return sorted(entries, key=lambda e: str(e.get("id", "")))
-
-
 @dataclass
 class QuarantineReplay:
     """What replaying quarantine entries did, by entry id."""
@@ -120,12 +112,9 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
     """
     result = QuarantineReplay([], [], [])
     schema = ReportSchema()
-    wanted = ids if ids is not None else [e["id"] for e in quarantined(conn)]
+    wanted = ids if ids is not None else [e["id"] for e in quarantine.quarantined(conn)]
     for qid in wanted:
-        value = conn.hget(keys.QUARANTINE, qid)
-        if value is None:
-            raise LookupError(f"no quarantined report {qid!r}")
-        entry = json.loads(value, parse_float=Decimal)
+        entry = quarantine.get(conn, qid)
         raw = entry.get("raw")
         try:
             if not isinstance(raw, dict):
@@ -133,24 +122,25 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
             loaded = schema.load(raw)
         except ValidationError as exc:
             entry["errors"] = exc.messages
-            conn.hset(keys.QUARANTINE, qid, dumps(entry))
+            quarantine.update(conn, qid, entry)
             result.still_invalid.append(qid)
             continue
-        if accepted_before(entry):
+        if quarantine.accepted_before(entry):
             # A worker quarantined it after ingest had accepted it, so the report's own dedup
             # mark is set and would make this replay a duplicate that reaches no handler. Forget
             # that one mark (this report's only) so that ingest takes it as new.
             conn.delete(keys.seen_key(report_key(loaded)))
-        # The channel the URL or pull path named ("" for none); entries made before channels were
-        # read, or by a worker, have none recorded: SMS, as they were then.
-        channel = entry.get("channel", DEFAULT_CHANNEL)
         outcome = ingest(
-            conn, [raw], source=str(entry.get("source") or "push"), settings=settings, channel=channel or None
+            conn,
+            [raw],
+            source=str(entry.get("source") or "push"),
+            settings=settings,
+            channel=quarantine.replay_channel(entry),
         )
         if outcome.quarantined:  # valid a moment ago: ingest made a new entry, keep the old one only
             result.still_invalid.append(qid)
             continue
-        conn.hdel(keys.QUARANTINE, qid)
+        quarantine.remove(conn, qid)
         (result.accepted if outcome.accepted else result.duplicates).append(qid)
     return result
 

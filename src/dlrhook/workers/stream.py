@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from rq import Queue
 
-from dlrhook import drains, store
+from dlrhook import drains, quarantine, store
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 
@@ -50,7 +50,8 @@ def forget(conn: redis.Redis, handler_name: str) -> int:
     with conn.pipeline(transaction=True) as pipe:
         pipe.hdel(keys.HANDLERS, handler_name)
         pipe.xgroup_destroy(keys.REPORTS, handler_name)
-        pipe.delete(keys.pending_key(handler_name), keys.ACTIVE_PREFIX + handler_name)
+        drains.forget(pipe, handler_name)
+        pipe.delete(keys.ACTIVE_PREFIX + handler_name)
         pipe.execute(raise_on_error=False)
     trim(conn)
     return waiting
@@ -84,21 +85,10 @@ def maintain(conn: redis.Redis, q: Queue, settings: Settings) -> list[str]:
     if woken:
         log.info("maintenance: queued drains for %s", ", ".join(woken))
     trim(conn, found)
-    expired = expire_quarantine(conn, settings)
+    expired = quarantine.expire(conn, settings)
     if expired:
         log.info("maintenance: deleted %d quarantined reports older than DLRHOOK_QUARANTINE_TTL", expired)
     return woken
-
-
-def expire_quarantine(conn: redis.Redis, settings: Settings) -> int:
-    """Delete quarantine entries older than ``DLRHOOK_QUARANTINE_TTL``, at most 1,000 a call."""
-    cutoff = int((time.time() - settings.quarantine_ttl) * 1000)
-    prune = store.script(conn, _EXPIRE_QUARANTINE_LUA)
-    return int(prune(keys=[keys.QUARANTINE_TIMES, keys.QUARANTINE], args=[cutoff], client=conn))
-
-
-#: quarantine_expire.lua (its header says KEYS, ARGV and what it returns).
-_EXPIRE_QUARANTINE_LUA = store.lua("quarantine_expire")
 
 
 def trim(conn: redis.Redis, found: list[dict[str, Any]] | None = None) -> int:

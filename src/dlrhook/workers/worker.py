@@ -5,7 +5,7 @@ cost paid again for every drain and retry job; a drain already carries up to tho
 reports, and handler plugins keep their connections (HTTP sessions, database pools) warm only
 in a process that lives on. The price of running jobs in the worker's own process is that a
 crashing handler takes the worker down: the platform restarts it, and the abandoned batch is
-reclaimed and delivered one report at a time, crashes counted (:mod:`dlrhook.workers.dispatch`).
+reclaimed and delivered one report at a time, crashes counted (:mod:`dlrhook.workers.lane`).
 
 What this subclass changes, and why:
 

@@ -1,4 +1,4 @@
--- drain_acquire.lua: run by dlrhook.workers.dispatch (acquire).
+-- drain_acquire.lua: run by dlrhook.workers.lane (Lane.acquire).
 -- KEYS: the handler's active set; ARGV: now, lease end, most drains, job id.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then

@@ -1,8 +1,10 @@
 -- ingest_store.lua: run by dlrhook.ingest (store).
 -- Atomically: remember each report's identity for the dedup window and append the new ones to
--- the report stream; quarantine the invalid ones; mark the last push; and name the registered
--- handlers that have no drain job queued (the caller queues theirs). Keys are named in ARGV as
--- well as KEYS: this runs on one Redis node, never a cluster.
+-- the report stream; quarantine the invalid ones (the entry and its time: dlrhook.quarantine
+-- describes both keys); mark the last push; and name the registered handlers that have no drain
+-- job queued, i.e. no pending mark (the caller queues theirs: the drain protocol, of which this
+-- is one step, is described in dlrhook.drains). Keys are named in ARGV as well as KEYS: this
+-- runs on one Redis node, never a cluster.
 -- KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
 -- ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
 --       wire reports..., quarantine (id, json) pairs...

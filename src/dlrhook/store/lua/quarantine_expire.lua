@@ -1,4 +1,4 @@
--- quarantine_expire.lua: run by dlrhook.workers.stream (expire_quarantine).
+-- quarantine_expire.lua: run by dlrhook.quarantine (expire).
 -- KEYS: quarantine times, quarantine; ARGV: cutoff (ms). Reads only the expired entries.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
 if #ids > 0 then
