@@ -24,7 +24,8 @@ from marshmallow import Schema
 from dlrhook import schemas
 from dlrhook.dev.simulate import generate, parse_mix
 from dlrhook.parsing import parse_json
-from dlrhook.report import DeliveryReport, dumps, report_key, wire_from_loaded
+from dlrhook.report import DeliveryReport
+from dlrhook.wire import dumps, report_key, wire_from_loaded
 
 
 def _plain(cls: type[Schema]) -> type[Schema]:

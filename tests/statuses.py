@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dlrhook.report import DeliveryReport, report_key, wire_from_loaded
+from dlrhook.report import DeliveryReport
 from dlrhook.schemas import ReportSchema
+from dlrhook.wire import report_key, wire_from_loaded
 
 SENT = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
 

@@ -21,10 +21,10 @@ from dlrhook import drains, metrics, quarantine, store
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
-from dlrhook.report import dumps, report_key, wire_from_loaded
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
+from dlrhook.wire import dumps, report_key, wire_from_loaded
 
 _SCHEMA = ReportSchema()
 log = logging.getLogger("dlrhook.ingest")

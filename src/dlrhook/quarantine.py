@@ -29,9 +29,9 @@ import redis
 
 from dlrhook import store
 from dlrhook.channels import DEFAULT_CHANNEL
-from dlrhook.report import dumps
 from dlrhook.settings import Settings
 from dlrhook.store import keys
+from dlrhook.wire import dumps
 
 #: The ``errors`` key of an entry a worker made for a report ingest had already accepted. Such a
 #: report's dedup mark was set when it was accepted, so replaying it must forget that mark.

@@ -264,8 +264,8 @@ def test_a_quarantined_report_is_replayed_under_the_channel_its_url_named(
 
 
 def test_the_dedup_key_of_an_sms_delivery_report_is_unchanged_by_channels(settings: Settings) -> None:
-    from dlrhook.report import report_key
     from dlrhook.schemas import ReportSchema
+    from dlrhook.wire import report_key
 
     loaded = ReportSchema().load(json.loads(sample("v1-one-delivered.json"))["results"][0])
 
@@ -292,8 +292,8 @@ def test_a_wire_queued_before_channels_loads_as_an_sms_delivery_report() -> None
 
 
 def test_a_seen_report_survives_the_wire_and_is_not_final() -> None:
-    from dlrhook.report import report_key, wire_from_loaded
     from dlrhook.schemas import ReportSchema
+    from dlrhook.wire import report_key, wire_from_loaded
 
     raw = json.loads(sample("rcs-seen.json"))["results"][0]
     loaded = ReportSchema().load(raw)

@@ -22,10 +22,10 @@ from rq.registry import FailedJobRegistry
 
 from dlrhook import quarantine
 from dlrhook.ingest import ingest
-from dlrhook.report import report_key
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
+from dlrhook.wire import report_key
 
 
 @dataclass(frozen=True)

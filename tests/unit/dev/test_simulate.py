@@ -13,8 +13,8 @@ import pytest
 from dlrhook.dev.simulate import DEFAULT_MIX, Target, encode, generate, parse_mix
 from dlrhook.errors import SimulateError
 from dlrhook.parsing import parse_body
-from dlrhook.report import report_key
 from dlrhook.schemas import ReportSchema
+from dlrhook.wire import report_key
 
 PHONE = re.compile(r"^(4179|4178|4176)\d{7}$|^(49151|49172)\d{8}$|^447\d{9}$|^38591\d{7}$")
 

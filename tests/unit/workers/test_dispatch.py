@@ -22,9 +22,9 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from dlrhook import store
 from dlrhook.cli import main
 from dlrhook.ingest import ingest
-from dlrhook.report import dumps
 from dlrhook.settings import Settings
 from dlrhook.store import keys
+from dlrhook.wire import dumps
 from dlrhook.workers import stream
 from tests.conftest import PLUGINS, sample
 
