@@ -18,7 +18,7 @@ from marshmallow import Schema, fields
 from dlrhook.channels import URL_PATTERN as CHANNEL_PATTERN
 from dlrhook.metrics import CONTENT_TYPE as METRICS_TYPE
 from dlrhook.schemas import ProblemSchema, PushAnswerSchema, PushSchema, ReportSchema
-from dlrhook.status import BulkSummarySchema, MessageStatusSchema
+from dlrhook.schemas.status import BulkSummarySchema, MessageStatusSchema
 
 PROBLEM_TYPE = "application/problem+json"
 

@@ -1,4 +1,4 @@
--- status_fold.lua: run by dlrhook.status (fold). SLOTS_VALUE is replaced by _SLOTS there.
+-- status_fold.lua: run by dlrhook.status.fold. SLOTS_VALUE is replaced by _SLOTS there.
 -- ARGV: ttl seconds, now (ms), message prefix, bulk prefix, the number of status parts P, P
 --   status parts (``"status":{..},"error":{..}`` JSON text, each distinct pair of the batch
 --   once), then _SLOTS values per item: kind ("r" report, "s" seen), message id, report key
