@@ -123,7 +123,8 @@ def pull(bulk_id: str | None, message_id: str | None, limit: int | None, paths: 
     """
     from dlrhook import logs, store
     from dlrhook.errors import PollerBusy, PullFailed
-    from dlrhook.pull.poller import Poller, PullTotals
+    from dlrhook.pull.pages import PullTotals
+    from dlrhook.pull.poller import Poller
     from dlrhook.settings import PATH_PATTERN
 
     settings = settings_or_exit()
