@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dlrhook.pull.poller import PullTotals
+    from dlrhook.pull.pages import PullTotals
     from dlrhook.pull.reconcile import ReconcileTotals
     from dlrhook.report import DeliveryReport
 

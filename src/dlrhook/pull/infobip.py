@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
@@ -22,7 +23,16 @@ from dlrhook import defaults
 from dlrhook.errors import InfobipAuthError, InfobipRequestError, InfobipUnavailable
 from dlrhook.settings import Settings
 
-USER_AGENT = "dlrhook-poller/0.1"
+
+def _version() -> str:
+    try:
+        return version("dlrhook")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"
+
+
+#: Every request names the installed release, so that Infobip's logs tell which one asked.
+USER_AGENT = f"dlrhook-poller/{_version()}"
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -28,9 +28,10 @@ import redis
 from dlrhook import defaults, status
 from dlrhook.errors import DlrhookError, InfobipUnavailable, PushRejected, ReconcileFailed
 from dlrhook.ingest import ingest
+from dlrhook.outcomes import Outcomes
 from dlrhook.parsing import parse_json, results_of
+from dlrhook.pull.backoff import Backoff
 from dlrhook.pull.infobip import InfobipClient
-from dlrhook.pull.poller import Backoff
 from dlrhook.settings import Settings
 
 log = logging.getLogger("dlrhook.reconcile")
@@ -43,26 +44,16 @@ DROPPED = ("content", "text")
 
 
 @dataclass
-class ReconcileTotals:
+class ReconcileTotals(Outcomes):
     """What one pass did."""
 
     asked: int = 0
     logs: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
     requests: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts ``dlrhook reconcile`` prints."""
-        return {
-            "asked": self.asked,
-            "logs": self.logs,
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "quarantined": self.quarantined,
-            "requests": self.requests,
-        }
+        return {"asked": self.asked, "logs": self.logs, **super().as_dict(), "requests": self.requests}
 
 
 def as_report(entry: Any) -> Any:
@@ -133,10 +124,7 @@ def reconcile(
             reports = [as_report(e) for e in entries]
             totals.logs += len(reports)
             if reports:
-                result = ingest(conn, reports, source="logs", settings=settings)
-                totals.accepted += result.accepted
-                totals.duplicates += result.duplicates
-                totals.quarantined += result.quarantined
+                totals.add(ingest(conn, reports, source="logs", settings=settings))
     except ReconcileFailed:
         raise
     except (DlrhookError, redis.RedisError) as exc:

@@ -6,6 +6,7 @@ import email.utils
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 
 import pytest
 
@@ -38,6 +39,11 @@ def test_fetch_sends_the_api_key_as_app_authorization_and_asks_for_json(fake: Fa
     (request,) = fake.log()
     assert request.authorized and request.accept == "application/json"
     assert request.params == {"limit": "10"}
+
+
+def test_every_request_names_the_installed_release_in_its_user_agent() -> None:
+    client = client_for("http://127.0.0.1:9")
+    assert client.session.headers["User-Agent"] == f"dlrhook-poller/{version('dlrhook')}"
 
 
 def test_fetch_sends_basic_credentials_and_the_bulk_and_message_filters() -> None:

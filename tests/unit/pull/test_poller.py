@@ -255,16 +255,17 @@ DIES_BEFORE_INGESTING = """
 import time
 from dlrhook import store
 from dlrhook.settings import load_settings
+from dlrhook.pull.pages import PageStore
 from dlrhook.pull.poller import Poller
 
-class DiesBeforeIngesting(Poller):
-    def ingest_page(self, page_id, body):
-        print("PAGE-STORED", page_id, flush=True)
-        time.sleep(600)
-        raise SystemExit(1)
+def dies_before_ingesting(self, page_id, body):
+    print("PAGE-STORED", page_id, flush=True)
+    time.sleep(600)
+    raise SystemExit(1)
 
+PageStore.ingest = dies_before_ingesting
 settings = load_settings()
-DiesBeforeIngesting(settings, store.connect(settings)).run()
+Poller(settings, store.connect(settings)).run()
 """
 
 
@@ -562,25 +563,13 @@ def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
     assert '"poller stopped"' in out
 
 
-def test_backoff_waits_are_equal_jitter_doubling_to_the_cap_and_reset_after_a_success() -> None:
-    from dlrhook.pull.poller import Backoff
-
-    backoff = Backoff(0.5, 8.0)
-    waits = [backoff.next() for _ in range(100)]
-    for n, wait in enumerate(waits):
-        ceiling = min(8.0, 0.5 * 2**n)
-        assert ceiling / 2 <= wait <= ceiling
-    backoff.reset()
-    assert 0.25 <= backoff.next() <= 0.5
-
-
 def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
     conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A bug in ingest (anything but Redis) on one page must not hold back every page after it.
-    from dlrhook.pull import poller as poller_module
+    from dlrhook.pull import pages
 
-    real_ingest = poller_module.ingest
+    real_ingest = pages.ingest
     failures = iter([ValueError("a bug that only this page triggers")])
 
     def ingest_once_broken(*args: Any, **kwargs: Any) -> Any:
@@ -588,7 +577,7 @@ def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
             raise exc
         return real_ingest(*args, **kwargs)
 
-    monkeypatch.setattr(poller_module, "ingest", ingest_once_broken)
+    monkeypatch.setattr(pages, "ingest", ingest_once_broken)
     first, second = make_reports(3), make_reports(5)[3:]
     fake.inject(Answer(body=json.dumps({"results": first}).encode()))
     fake.add_reports(second)

@@ -1,0 +1,204 @@
+"""The operator's commands on what Redis holds: ``failed``, ``handlers``, ``quarantine`` and ``status``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from dlrhook.cli.common import settings_or_exit
+from dlrhook.settings import Settings
+
+
+def _queue(settings: Settings) -> Any:
+    from dlrhook import store
+
+    return store.queue(store.connect(settings), settings)
+
+
+@click.group()
+def failed() -> None:
+    """Reports a handler gave up on (dead letters in RQ's failed registry)."""
+
+
+@failed.command("list")
+def failed_list() -> None:
+    """One line per dead letter: job id, handler, message ids, attempts, when, reason."""
+    from dlrhook.workers.replay import dead_letters
+
+    entries = dead_letters(_queue(settings_or_exit()))
+    if not entries:
+        click.echo("no failed jobs")
+        return
+    click.echo("JOB ID\tHANDLER\tREPORTS\tMESSAGE IDS\tATTEMPTS\tFAILED AT\tREASON")
+    for e in entries:
+        when = e.failed_at.isoformat(timespec="seconds") if e.failed_at else "-"
+        attempts = "-" if e.attempts is None else str(e.attempts)
+        ids = ",".join(e.message_ids[:5]) + (f",+{len(e.message_ids) - 5}" if len(e.message_ids) > 5 else "")
+        click.echo(f"{e.job_id}\t{e.handler}\t{e.reports}\t{ids or '-'}\t{attempts}\t{when}\t{e.error}")
+
+
+@failed.command("replay")
+@click.argument("job_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every failed job")
+def failed_replay(job_id: str | None, replay_all: bool) -> None:
+    """Re-queue one dead letter (JOB_ID) or all of them (--all): one more attempt each."""
+    from dlrhook.workers.replay import replay_failed
+
+    if bool(job_id) == replay_all:
+        raise click.UsageError("give a JOB_ID or --all")
+    try:
+        done = replay_failed(_queue(settings_or_exit()), None if replay_all else [str(job_id)])
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"re-queued {len(done)} job(s)")
+
+
+@click.group()
+def handlers() -> None:
+    """The handlers reports are kept for, and how many wait for each."""
+
+
+@handlers.command("list")
+def handlers_list() -> None:
+    """One line per registered handler: name and reports not yet delivered to it."""
+    from dlrhook import store
+    from dlrhook.workers import stream
+
+    conn = store.connect(settings_or_exit())
+    waiting = stream.backlog(conn)
+    names = stream.registered(conn)
+    if not names:
+        click.echo("no handler registered yet (a worker registers its handlers when it starts)")
+        return
+    click.echo("HANDLER\tWAITING")
+    for name in names:
+        click.echo(f"{name}\t{waiting.get(name, 0)}")
+
+
+@handlers.command("forget")
+@click.argument("name")
+def handlers_forget(name: str) -> None:
+    """Stop keeping reports for NAME, a handler no worker runs any more (its waiting reports are dropped)."""
+    from dlrhook import store
+    from dlrhook.workers import stream
+
+    conn = store.connect(settings_or_exit())
+    if name not in stream.registered(conn):
+        click.echo(f"dlrhook: no registered handler {name!r}", err=True)
+        sys.exit(1)
+    dropped = stream.forget(conn, name)
+    click.echo(f"forgot handler {name}: {dropped} waiting reports are no longer kept for it")
+
+
+@click.group()
+def quarantine() -> None:
+    """Reports that failed validation, kept raw with their errors."""
+
+
+@quarantine.command("list")
+def quarantine_list() -> None:
+    """One line per quarantined report: id, received at, source, message id, errors."""
+    from dlrhook import store
+    from dlrhook.quarantine import quarantined
+
+    settings = settings_or_exit()
+    entries = quarantined(store.connect(settings))
+    if not entries:
+        click.echo("quarantine is empty")
+        return
+    click.echo("ID\tRECEIVED AT\tSOURCE\tMESSAGE ID\tERRORS")
+    for e in entries:
+        raw = e.get("raw")
+        message_id = raw.get("messageId", "-") if isinstance(raw, dict) else "-"
+        errors = json.dumps(e.get("errors"), separators=(",", ":"))
+        click.echo(f"{e.get('id')}\t{e.get('received_at')}\t{e.get('source')}\t{message_id}\t{errors}")
+
+
+@quarantine.command("replay")
+@click.argument("entry_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every quarantined report")
+def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
+    """Validate one entry (ID) or all (--all) again; ingest those now valid, keep the others."""
+    from dlrhook import store
+    from dlrhook.workers.replay import replay_quarantine
+
+    if bool(entry_id) == replay_all:
+        raise click.UsageError("give an ID or --all")
+    settings = settings_or_exit()
+    try:
+        result = replay_quarantine(store.connect(settings), settings, None if replay_all else [str(entry_id)])
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"accepted {len(result.accepted)}, duplicates {len(result.duplicates)}, "
+        f"still invalid {len(result.still_invalid)}"
+    )
+    for qid in result.still_invalid:
+        click.echo(f"  still invalid: {qid}")
+
+
+@click.command("status")
+@click.argument("message_id", required=False)
+@click.option("--bulk-id", default=None, help="a bulk's counts by status group instead of one message")
+@click.option("--json", "as_json", is_flag=True, help="print the answer GET /messages or GET /bulks gives, as JSON")
+def status_command(message_id: str | None, bulk_id: str | None, as_json: bool) -> None:
+    """A message's folded status (MESSAGE_ID) or a bulk's counts (--bulk-id), as the status
+    handler keeps them. Exit code 1 when nothing is known of it."""
+    from dlrhook import status, store
+
+    if bool(message_id) == bool(bulk_id):
+        raise click.UsageError("give a MESSAGE_ID or --bulk-id")
+    conn = store.connect(settings_or_exit())
+    found = status.bulk(conn, str(bulk_id)) if bulk_id else status.message(conn, str(message_id))
+    if found is None:
+        what = f"bulk {bulk_id}" if bulk_id else f"message {message_id}"
+        click.echo(
+            f"dlrhook: no status is known for {what} (no report folded by the status handler, "
+            "or older than DLRHOOK_STATUS_TTL)",
+            err=True,
+        )
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif bulk_id:
+        click.echo(_bulk_text(found))
+    else:
+        click.echo(_message_text(found))
+
+
+def _message_text(m: dict[str, Any]) -> str:
+    st = m.get("status") or {}
+    err = m.get("error") or {}
+    lines = [
+        f"message   {m['messageId']}",
+        f"bulk      {m.get('bulkId') or '-'}",
+        f"channel   {m.get('channel') or '-'}",
+        f"to        {m.get('to') or '-'}",
+        f"status    {st.get('name') or '-'} ({st.get('groupName') or 'no status yet'}), "
+        + ("final" if m.get("final") else "intermediate: a further report may follow"),
+        f"error     {err.get('name') or '-'}" + (" (permanent)" if err.get("permanent") else ""),
+        f"sent at   {m.get('sentAt') or '-'}",
+        f"done at   {m.get('doneAt') or '-'}",
+        f"seen at   {m.get('seenAt') or '-'}",
+        "history (by doneAt):",
+    ]
+    for h in m.get("history") or []:
+        lines.append(
+            f"  {h.get('doneAt') or '(no doneAt)':<32} {h.get('status') or '-'} ({h.get('group')})"
+            f"{', final' if h.get('final') else ''}  via {h.get('source')}, received {h.get('receivedAt')}"
+        )
+    return "\n".join(lines)
+
+
+def _bulk_text(b: dict[str, Any]) -> str:
+    total = b["messages"]
+    share = f" ({100 * b['final'] / total:.0f}%)" if total else ""
+    lines = [f"bulk {b['bulkId']}: {total} messages, {b['final']} final{share}"]
+    for group, count in sorted(b["byStatusGroup"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {group:<14} {count}")
+    return "\n".join(lines)

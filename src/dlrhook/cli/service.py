@@ -1,0 +1,149 @@
+"""The long-running processes: ``web``, ``worker``, ``poller`` (the Procfile's), and the local
+ones, ``redis`` (the embedded server) and ``local`` (everything under honcho).
+
+Each command imports what it runs only when it runs: the CLI starts fast, and ``dlrhook web``
+prepares the metrics folder before anything imports prometheus_client.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from dlrhook import defaults
+from dlrhook.cli.common import settings_or_exit, until_signalled
+
+
+@click.command()
+def web() -> None:
+    """Serve POST /notify with gunicorn on $PORT (the Procfile's web process)."""
+    settings_or_exit()
+    from dlrhook import multiproc
+
+    multiproc.prepare()  # the folder gunicorn's workers share for /metrics
+    args = ["gunicorn", "--config", "python:dlrhook.webhook.gunicorn_conf", "dlrhook.webhook.app:create_app()"]
+    os.execvp(sys.executable, [sys.executable, "-m", *args])  # noqa: S606  # become gunicorn: signals go straight to it
+
+
+@click.command()
+def poller() -> None:
+    """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
+    from dlrhook import logs, store
+    from dlrhook.pull.poller import Pollers
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level)
+    the_pollers = Pollers(settings, store.connect(settings))
+    until_signalled(the_pollers, the_pollers.run)
+
+
+@click.command()
+@click.option("--data-dir", default=defaults.EMBEDDED_DATA_DIR, show_default=True, help="where the data and AOF live")
+@click.option("--port", default=defaults.EMBEDDED_REDIS_PORT, show_default=True)
+def redis(data_dir: str, port: int) -> None:
+    """Run the embedded Redis-protocol server in the foreground."""
+    from dlrhook.dev.embedded import EmbeddedRedis
+    from dlrhook.errors import EmbeddedServerError
+
+    server = EmbeddedRedis(data_dir, port=port)
+    try:
+        server.start()
+    except EmbeddedServerError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"embedded server on {server.url}, data in {server.data_dir}")
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@click.command()
+@click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--data-dir", default=defaults.EMBEDDED_DATA_DIR, show_default=True, help="the embedded Redis's data")
+@click.option("--redis-port", default=defaults.EMBEDDED_REDIS_PORT, show_default=True, help="the embedded Redis's port")
+def local(procfile: str, data_dir: str, redis_port: int) -> None:
+    """Everything on this machine: the embedded Redis (unless REDIS_URL is set) and every
+    Procfile process, under honcho. Ctrl-C stops all of it."""
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+
+    from dlrhook import multiproc
+    from dlrhook.dev.embedded import EmbeddedRedis, answers
+    from dlrhook.errors import EmbeddedServerError
+
+    settings = settings_or_exit()
+    server: EmbeddedRedis | None = None
+    env = dict(os.environ)
+    redis_url = settings.redis_url
+    if settings.redis_is_embedded:
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    if settings.redis_is_embedded and not answers(redis_url):
+        server = EmbeddedRedis(data_dir, port=redis_port)
+        try:
+            server.start()
+        except EmbeddedServerError as exc:
+            click.echo(f"dlrhook: {exc}", err=True)
+            sys.exit(1)
+    env["REDIS_URL"] = redis_url
+    # One metrics folder for web, worker and poller: the web's /metrics then shows all three.
+    env[multiproc.VARIABLE] = str(multiproc.prepare())
+    env.setdefault("PORT", str(settings.port))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+
+    token = f"?token={settings.token}" if settings.token else ""
+    click.echo(
+        f"\ndlrhook is starting on http://127.0.0.1:{settings.port}\n"
+        f"  register with Infobip as notify URL: https://<your-public-host>/notify{token}\n"
+        f"  send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
+        f"'http://127.0.0.1:{settings.port}/notify{token}' --count 100\n"
+        f"  Redis: {redis_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
+        "  Ctrl-C stops everything.\n"
+    )
+    processes = parse_procfile(Path(procfile).read_text()).processes
+    manager = Manager(Printer(sys.stdout))
+    for name, command in processes.items():
+        manager.add_process(name, command, env=env)
+    try:
+        manager.loop()
+    finally:
+        if server is not None:
+            server.stop()
+        multiproc.remove_own_folder()
+    sys.exit(manager.returncode or 0)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="stop once the queue is empty (for scripts and tests)")
+def worker(burst: bool) -> None:
+    """Deliver queued reports to the handlers: an RQ worker with its scheduler (the Procfile's worker)."""
+    from dlrhook import logs
+    from dlrhook.dev.embedded import answers
+    from dlrhook.errors import HandlerLoadError
+    from dlrhook.workers import handlers
+    from dlrhook.workers.worker import run
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level)
+    try:
+        chosen = handlers.select(settings)
+    except HandlerLoadError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(2)
+    if settings.redis_is_embedded and not answers(settings.redis_url):
+        click.echo(f"dlrhook: no Redis answers at {settings.redis_url}: set REDIS_URL or run `dlrhook local`", err=True)
+        sys.exit(1)
+    if not chosen:
+        click.echo("dlrhook: warning: no handler is configured; reports are drained and dropped", err=True)
+    click.echo(f"dlrhook worker: handlers {', '.join(h.name for h in chosen) or '(none)'}", err=True)
+    run(settings, burst=burst, handler_names=[h.name for h in chosen])
