@@ -21,6 +21,7 @@ from dlrhook import drains, metrics, quarantine, store
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import StoreUnavailable
+from dlrhook.outcomes import Outcomes
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
@@ -34,22 +35,16 @@ _STORE_LUA = store.lua("ingest_store")
 
 
 @dataclass
-class IngestResult:
-    """What became of a batch: counts, and the field errors of quarantined reports by index."""
+class IngestResult(Outcomes):
+    """What became of a batch: its :class:`~dlrhook.outcomes.Outcomes` counts, and the field
+    errors of quarantined reports by index."""
 
-    accepted: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
     errors: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The push answer's body: the counts, and the errors of the first
         ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
-        body: dict[str, Any] = {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "quarantined": self.quarantined,
-        }
+        body: dict[str, Any] = dict(super().as_dict())
         if self.errors:
             if len(self.errors) > MAX_ANSWER_ERRORS:
                 body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))

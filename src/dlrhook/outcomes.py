@@ -1,17 +1,14 @@
 """Outcome counts: what ingest made of reports, added up over batches.
 
-:class:`Outcomes` is the one list of ingest's outcomes (accepted, duplicates, quarantined). The
-totals of a pull (``dlrhook.pull.pages.PullTotals``) and of a reconcile pass
-(``dlrhook.pull.reconcile.ReconcileTotals``) are ``Outcomes`` with their own counts beside them.
+:class:`Outcomes` is the one list of ingest's outcomes (accepted, duplicates, quarantined). A
+batch's result (``dlrhook.ingest.IngestResult``), the totals of a pull
+(``dlrhook.pull.pages.PullTotals``) and of a reconcile pass
+(``dlrhook.pull.reconcile.ReconcileTotals``) are ``Outcomes`` with their own fields beside them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from dlrhook.ingest import IngestResult
 
 
 @dataclass
@@ -22,7 +19,7 @@ class Outcomes:
     duplicates: int = 0
     quarantined: int = 0
 
-    def add(self, result: Outcomes | IngestResult) -> None:
+    def add(self, result: Outcomes) -> None:
         """Add the counts of another batch (an :class:`~dlrhook.ingest.IngestResult`) or total."""
         self.accepted += result.accepted
         self.duplicates += result.duplicates

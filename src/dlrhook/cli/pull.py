@@ -29,7 +29,7 @@ from dlrhook.cli.common import settings_or_exit, until_signalled
     help="the reports path to pull, e.g. /viber/2/reports (repeatable; default: every one of DLRHOOK_PULL_PATHS)",
 )
 def pull(bulk_id: str | None, message_id: str | None, limit: int | None, paths: tuple[str, ...]) -> None:
-    """Drain Infobip's reports endpoints once, now, and print the counts as JSON.
+    """Pull every page of Infobip's reports endpoints once, now, and print the counts as JSON.
 
     Fetches pages of --limit reports from each path in turn until one is short, whatever
     DLRHOOK_PULL_MODE says. It waits for (and takes) each path's poller lock, so it never runs

@@ -31,7 +31,7 @@ def web() -> None:
 
 @click.command()
 def poller() -> None:
-    """Drain Infobip's reports endpoint into the inbox until SIGTERM/SIGINT (the Procfile's poller)."""
+    """Pull Infobip's reports endpoints into the report stream until SIGTERM/SIGINT (the Procfile's poller)."""
     from dlrhook import logs, store
     from dlrhook.pull.poller import Pollers
 
@@ -144,6 +144,6 @@ def worker(burst: bool) -> None:
         click.echo(f"dlrhook: no Redis answers at {settings.redis_url}: set REDIS_URL or run `dlrhook local`", err=True)
         sys.exit(1)
     if not chosen:
-        click.echo("dlrhook: warning: no handler is configured; reports are drained and dropped", err=True)
+        click.echo("dlrhook: warning: no handler is configured; no report is delivered", err=True)
     click.echo(f"dlrhook worker: handlers {', '.join(h.name for h in chosen) or '(none)'}", err=True)
     run(settings, burst=burst, handler_names=[h.name for h in chosen])
