@@ -132,3 +132,16 @@ def test_an_application_with_its_own_workers_and_webhook_packages_does_not_shado
         web.terminate()
         out = web.communicate(timeout=30)[0].decode(errors="replace")
     assert "the application" not in out and "shadowed" not in out, out[-2000:]
+
+
+def test_the_readme_module_map_lists_every_file_of_the_package_line_for_line() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("### Module map", 1)[1].split("```", 2)[1]
+    listed = [line.split()[0] for line in block.splitlines() if line.strip()]
+    source = ROOT / "src"
+    files = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (source / "dlrhook").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert listed == files
