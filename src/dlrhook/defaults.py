@@ -26,7 +26,7 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_REPORTS = 10_000
 #: Most quarantined reports whose field errors a push answer lists; ``errorsOmitted`` counts the rest.
 MAX_ANSWER_ERRORS = 100
-#: Reports a worker takes from the inbox at once: large enough to amortise RQ's ~10 ms a job.
+#: Reports a worker takes from the report stream at once: large enough to amortise RQ's ~10 ms a job.
 BATCH_SIZE = 500
 QUEUE_NAME = "dlrhook"
 #: Seconds one forward (``DLRHOOK_FORWARD_URL``) may take.
@@ -36,7 +36,7 @@ FORWARD_TIMEOUT = 10.0
 DRAIN_BUDGET = 10.0
 #: Seconds after its last heartbeat that a running job counts as abandoned (its worker was killed).
 ABANDON_AFTER = 30
-#: Seconds between a worker's maintenance runs (abandoned jobs, orphaned claims, a drain for the inbox).
+#: Seconds between a worker's maintenance runs (abandoned jobs, orphaned claims, a drain for the report stream).
 MAINTENANCE_INTERVAL = 15
 #: Seconds a worker keeps delivering after SIGTERM before it hands the unfinished reports back.
 SHUTDOWN_GRACE = 15.0

@@ -192,7 +192,8 @@ class IntermediateCollector:
 class QueueDepthCollector:
     """``dlrhook_queue_depth{queue=...}`` read from Redis at scrape time.
 
-    ``inbox``: reports kept in the report stream (until every handler has them); ``jobs``: RQ jobs queued;
+    ``stream``: reports kept in the report stream (until every handler has them); ``inbox``: deprecated,
+    the same value as ``stream`` under its old name (kept for dashboards and alerts); ``jobs``: RQ jobs queued;
     ``failed``: jobs in RQ's failed registry (dead letters); ``quarantine``: invalid reports
     kept. When Redis does not answer, ``dlrhook_redis_up`` is 0 and the depths are left out.
     """
@@ -211,7 +212,7 @@ class QueueDepthCollector:
                 pipe.llen(q.key)
                 pipe.zcard(failed.key)
                 pipe.hlen(keys.QUARANTINE)
-                inbox, jobs, failed_count, quarantined = pipe.execute()
+                stream, jobs, failed_count, quarantined = pipe.execute()
         except redis.RedisError as exc:
             log.warning("metrics: Redis did not answer the queue-depth reads: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -220,7 +221,14 @@ class QueueDepthCollector:
         up.add_metric([], 1)
         yield up
         depth = GaugeMetricFamily("dlrhook_queue_depth", "Items waiting in Redis, by queue.", labels=["queue"])
-        for name, value in (("inbox", inbox), ("jobs", jobs), ("failed", failed_count), ("quarantine", quarantined)):
+        depths = (
+            ("stream", stream),
+            ("inbox", stream),
+            ("jobs", jobs),
+            ("failed", failed_count),
+            ("quarantine", quarantined),
+        )
+        for name, value in depths:
             depth.add_metric([name], float(value))
         yield depth
 

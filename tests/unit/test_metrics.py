@@ -114,7 +114,8 @@ def test_metrics_shows_counters_and_queue_depths_read_from_redis(client: FlaskCl
     assert response.status_code == 200
     assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
     text = response.get_data(as_text=True)
-    assert 'dlrhook_queue_depth{queue="inbox"} 2.0' in text
+    assert 'dlrhook_queue_depth{queue="stream"} 2.0' in text
+    assert 'dlrhook_queue_depth{queue="inbox"} 2.0' in text  # deprecated duplicate of stream
     assert 'dlrhook_queue_depth{queue="jobs"} 1.0' in text
     assert 'dlrhook_queue_depth{queue="failed"} 0.0' in text
     assert 'dlrhook_queue_depth{queue="quarantine"} 1.0' in text
@@ -128,6 +129,7 @@ def test_metrics_answers_when_redis_is_down(make_app: Callable[..., object]) -> 
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "dlrhook_redis_up 0.0" in text
+    assert 'queue="stream"' not in text
     assert 'queue="inbox"' not in text
 
 
@@ -185,7 +187,9 @@ def test_metrics_still_answers_when_the_multiprocess_folder_vanished(
     monkeypatch.setenv(multiproc.VARIABLE, str(tmp_path / "gone"))
     response = client.get("/metrics")
     assert response.status_code == 200
-    assert 'dlrhook_queue_depth{queue="inbox"}' in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert 'dlrhook_queue_depth{queue="stream"}' in text
+    assert 'dlrhook_queue_depth{queue="inbox"}' in text
 
 
 def test_a_folder_inherited_from_a_parent_is_never_removed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ class LeanSchema(Schema):
     mapping, with no ``partial`` and unknown fields excluded (how ingest loads), the override
     calls the same public ``field.deserialize`` for every field present or required, and stores
     values and errors the same way; anything else goes to marshmallow's own loop.
-    ``tests/test_schemas.py`` checks that both give the same results and errors; if a new
+    ``tests/unit/test_schemas.py`` checks that both give the same results and errors; if a new
     marshmallow breaks it, deleting this method gives correct (slower) loading.
     """
 

@@ -105,7 +105,10 @@ def healthz() -> tuple[Response, int]:
 
 
 def readyz() -> tuple[Response, int]:
-    """200 when Redis answers (with queue depths and the auth mode), else 503."""
+    """200 when Redis answers (with queue depths and the auth mode), else 503.
+
+    ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate.
+    """
     st = state()
     body: dict[str, Any] = {"auth": st.settings.auth_mode}
     try:
@@ -114,12 +117,13 @@ def readyz() -> tuple[Response, int]:
             pipe.xlen(keys.REPORTS)
             pipe.llen(store.queue(st.conn, st.settings).key)
             pipe.hlen(keys.QUARANTINE)
-            _, inbox, jobs, quarantined = pipe.execute()
+            _, stream, jobs, quarantined = pipe.execute()
     except redis.RedisError as exc:
         # Not ready: a load balancer should send pushes elsewhere until Redis is back.
         body.update(status="unavailable", redis=type(exc).__name__)
         return jsonify(body), 503
-    body.update(status="ok", redis="ok", inbox=inbox, queued_jobs=jobs, quarantined=quarantined)
+    # ``inbox`` is the deprecated name of ``stream``, kept (same value) for dashboards and alerts that read it.
+    body.update(status="ok", redis="ok", stream=stream, inbox=stream, queued_jobs=jobs, quarantined=quarantined)
     return jsonify(body), 200
 
 

@@ -35,7 +35,10 @@ class ReadinessSchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
     auth = fields.String(required=True, metadata={"description": "token, basic, ip-allowlist (joined by +), or open"})
     redis = fields.String(required=True, metadata={"description": '"ok", or the error class when unavailable'})
-    inbox = fields.Integer(metadata={"description": "reports accepted and waiting for a worker"})
+    stream = fields.Integer(metadata={"description": "reports kept in the report stream until every handler has them"})
+    inbox = fields.Integer(
+        metadata={"description": "deprecated: the same value as stream, under its old name", "deprecated": True}
+    )
     queued_jobs = fields.Integer(metadata={"description": "RQ jobs queued"})
     quarantined = fields.Integer(metadata={"description": "invalid reports kept in quarantine"})
 

@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from dlrhook.schemas import ReportSchema
 from dlrhook.webhook.openapi import document
+from tests.conftest import sample
 
 
 def test_the_document_validates_as_openapi_3() -> None:
@@ -125,3 +126,15 @@ def test_schemathesis_finds_no_500_and_no_answer_contradicting_the_document(
     # The run reached what each configuration can answer: accepted and refused batches when
     # open, the documented 401 when a token is required and not offered.
     assert expected <= set(calls)
+
+
+def test_readyz_counts_the_stream_also_under_its_deprecated_name_inbox(client: FlaskClient) -> None:
+    client.post("/notify", data=sample("v1-two-delivered.json"), content_type="application/json")
+
+    body = client.get("/readyz").get_json()
+
+    assert body["stream"] == 2
+    assert body["inbox"] == body["stream"]
+    readiness = document()["components"]["schemas"]["Readiness"]["properties"]
+    assert "stream" in readiness
+    assert readiness["inbox"]["deprecated"] is True
