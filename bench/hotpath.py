@@ -33,7 +33,7 @@ def _plain(cls: type[Schema]) -> type[Schema]:
 
 
 def _marshmallows_own_loop() -> Schema:
-    """ReportSchema loading through marshmallow's own field loop (as tests/test_schemas.py builds it)."""
+    """ReportSchema loading through marshmallow's own field loop (as tests/unit/test_schemas.py builds it)."""
 
     class Plain(_plain(schemas.ReportSchema)):  # type: ignore[misc]
         price = schemas.SharedNested(_plain(schemas.PriceSchema), allow_none=True)
