@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -19,27 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dlrhook.settings import Settings, load_settings
+from tests.support import PLUGINS
 
-SAMPLES = Path(__file__).parent / "samples"
-#: A handler plugin installed as a real entry point (a dist-info folder on the path).
-ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = Path(__file__).parent / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll *condition* every 50 ms; fail the test naming *what* if it is not true in *timeout* s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def sample(name: str) -> bytes:
-    """The bytes of a sample payload in tests/samples/."""
-    return (SAMPLES / name).read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.conftest import sample, wait_until
+from tests.support import sample, wait_until
 from tests.system.test_faults import Supervised, recorded, supervise  # noqa: F401  # the fixture
 from tests.system.test_live_web import Web, start_web  # noqa: F401  # the fixture
 

@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DEPLOY = ROOT / "deploy"
 PROCESSES = ("web", "worker", "poller")

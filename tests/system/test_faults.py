@@ -28,7 +28,7 @@ from dlrhook.cli import main
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import sample, wait_until
+from tests.support import sample, wait_until
 
 pytestmark = pytest.mark.slow
 

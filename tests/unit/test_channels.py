@@ -22,8 +22,8 @@ from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import sample
 from tests.plugins.dlrhook_testplugin import calls
+from tests.support import sample
 
 JSON = "application/json"
 DELIVERED = "DELIVERED_TO_HANDSET"

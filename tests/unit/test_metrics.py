@@ -23,7 +23,7 @@ from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import sample
+from tests.support import sample
 
 
 def value(name: str, **labels: str) -> float:

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from dlrhook.parsing import parse_json, parse_xml, results_of
 from dlrhook.report import DeliveryReport, Error, Price, Status, report_key, wire_from_loaded
 from dlrhook.schemas import ErrorSchema, PriceSchema, ReportSchema, StatusSchema
-from tests.conftest import sample
+from tests.support import sample
 
 SCHEMA = ReportSchema()
 

@@ -29,8 +29,8 @@ from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import handlers
-from tests.conftest import wait_until
 from tests.statuses import SENT, raw_report, report
+from tests.support import wait_until
 
 TTL = 3600
 

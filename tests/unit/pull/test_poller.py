@@ -34,8 +34,8 @@ from dlrhook.settings import Settings, load_settings
 from dlrhook.store import keys
 from dlrhook.workers import runtime
 from dlrhook.workers.worker import prepare
-from tests.conftest import ROOT, sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
+from tests.support import ROOT, sample, wait_until
 
 API_KEY = "test-api-key-0123456789"
 DLRHOOK = str(Path(sys.executable).parent / "dlrhook")

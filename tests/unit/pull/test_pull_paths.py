@@ -20,9 +20,9 @@ from dlrhook.pull.infobip import InfobipClient
 from dlrhook.pull.poller import Poller, Pollers
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import sample, wait_until
 from tests.fake_infobip import FakeInfobip, make_reports
 from tests.plugins.dlrhook_testplugin import calls
+from tests.support import sample, wait_until
 from tests.unit.pull.test_poller import API_KEY, FAST, delivered, dlrhook
 
 SMS, VIBER, MESSAGES = "/sms/3/reports", "/viber/2/reports", "/messages-api/1/reports"

@@ -21,9 +21,9 @@ from dlrhook.pull.poller import Poller
 from dlrhook.pull.reconcile import LOGS_KEPT, reconcile
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import wait_until
 from tests.fake_infobip import LOGS_PATH, Answer, FakeInfobip, make_log_entry
 from tests.statuses import raw_report
+from tests.support import wait_until
 
 KEY = "test-api-key"
 

@@ -23,7 +23,7 @@ from dlrhook.dev.embedded import free_port
 from dlrhook.errors import HandlerLoadError
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers
-from tests.conftest import sample
+from tests.support import sample
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes, please").decode()
 

@@ -26,7 +26,7 @@ from dlrhook.report import dumps
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import PLUGINS, sample
+from tests.support import PLUGINS, sample
 
 PLUS_ONE = timezone(timedelta(hours=1))
 
