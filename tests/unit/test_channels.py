@@ -361,7 +361,7 @@ def test_the_forward_handler_forwards_a_seen_report_with_no_status(
 ) -> None:
     from standardwebhooks.webhooks import Webhook
 
-    from tests.unit.workers.test_builtin import SECRET, Receiver
+    from tests.support.receiver import SECRET, Receiver
 
     receiver = Receiver()
     try:
