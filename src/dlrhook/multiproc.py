@@ -91,3 +91,10 @@ def remove_own_folder() -> None:
     with web, worker and poller, and removes it itself once they all stopped)."""
     if _made is not None:
         shutil.rmtree(_made, ignore_errors=True)
+
+
+def forget_own_folder() -> None:
+    """Forget the folder :func:`prepare` made, without removing it: :func:`remove_own_folder`
+    then removes nothing, as in a process that never made one (for tests)."""
+    global _made
+    _made = None

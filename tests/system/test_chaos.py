@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.conftest import sample, wait_until
-from tests.system.test_faults import Supervised, recorded, supervise  # noqa: F401  # the fixture
-from tests.system.test_live_web import Web, start_web  # noqa: F401  # the fixture
+from tests.support import sample, wait_until
+from tests.support.supervisor import Supervised, recorded
+from tests.support.web import Web
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,8 @@ def children(pid: int) -> list[int]:
 
 def test_nothing_answered_200_is_lost_while_workers_and_web_processes_are_killed(
     conn: redis_lib.Redis,
-    start_web: Callable[..., Web],  # noqa: F811  # the fixture imported above
-    supervise: Callable[..., Supervised],  # noqa: F811
+    start_web: Callable[..., Web],
+    supervise: Callable[..., Supervised],
 ) -> None:
     web = start_web()
     slots = [supervise(1, DLRHOOK_HANDLERS="test-record-too") for _ in range(2)]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dlrhook.settings import VARIABLES
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DEPLOY = ROOT / "deploy"
 PROCESSES = ("web", "worker", "poller")

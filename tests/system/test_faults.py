@@ -8,15 +8,9 @@ is started again, and the test counts the restarts.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,89 +22,15 @@ from dlrhook.cli import main
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import sample, wait_until
+from tests.support import sample, wait_until
+from tests.support.supervisor import Supervised, recorded
 
 pytestmark = pytest.mark.slow
-
-FAST = {"DLRHOOK_ABANDON_AFTER": "3", "DLRHOOK_MAINTENANCE_INTERVAL": "1", "DLRHOOK_RETRY_DELAYS": "0,0"}
 
 
 def reports(n: int, prefix: str = "m") -> list[dict[str, object]]:
     template = json.loads(sample("v3-one-delivered.json"))["results"][0]
     return [{**template, "messageId": f"{prefix}-{i}"} for i in range(n)]
-
-
-def recorded(conn: redis_lib.Redis, key: str) -> list[str]:
-    return [v.decode() for v in conn.lrange(key, 0, -1)]
-
-
-@dataclass
-class Supervised:
-    """One worker slot kept running: restarted whenever its process exits."""
-
-    env: dict[str, str]
-    log_dir: Path
-    starts: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    stopping: bool = False
-    exits: list[int] = field(default_factory=list)
-
-    def start(self) -> None:
-        log = open(self.log_dir / f"worker-{id(self)}-{self.starts}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dlrhook.cli", "worker"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.starts += 1
-
-    def watch(self) -> None:
-        while not self.stopping:
-            proc = self.proc
-            if proc is not None and proc.poll() is not None:
-                self.exits.append(proc.returncode)
-                if not self.stopping:
-                    self.start()
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def output(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"worker-{id(self)}-*.log")))
-
-
-@pytest.fixture
-def supervise(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
-    """``supervise(n, DLRHOOK_X="1")``: *n* supervised workers with these settings (returns the first)."""
-    slots: list[Supervised] = []
-    threads: list[threading.Thread] = []
-
-    def start(count: int = 1, **values: str) -> Supervised:
-        first = None
-        for _ in range(count):
-            slot = Supervised({**process_env, **FAST, **values}, tmp_path)
-            slot.start()
-            thread = threading.Thread(target=slot.watch, daemon=True)
-            thread.start()
-            slots.append(slot)
-            threads.append(thread)
-            first = first or slot
-        assert first is not None
-        return first
-
-    yield start
-    for slot in slots:
-        slot.stopping = True
-    for thread in threads:
-        thread.join(5)
-    for slot in slots:
-        slot.kill()
-        if slot.proc is not None:
-            slot.proc.wait()
 
 
 def test_a_backlog_with_no_new_pushes_spreads_over_every_running_worker(

@@ -6,108 +6,23 @@ it sent answered, JSON and XML alike.
 
 from __future__ import annotations
 
-import http.client
 import os
 import random
-import re
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 import pytest
 import redis as redis_lib
 
-from dlrhook.dev.embedded import free_port
 from dlrhook.dev.simulate import DEFAULT_MIX, encode, generate, simulate
 from dlrhook.store import keys
+from tests.support.web import Web
 
 pytestmark = pytest.mark.slow
-
-
-class Web:
-    def __init__(self, port: int, metrics_dir: Path, process: subprocess.Popen[bytes]) -> None:
-        self.port = port
-        self.metrics_dir = metrics_dir
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}/notify"
-
-    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
-        """One request on a fresh connection (so the kernel may hand it to either worker)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            headers = {"Connection": "close"}
-            if content_type:
-                headers["Content-Type"] = content_type
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-    def worker_pids_with_counters(self) -> set[str]:
-        return {
-            m.group(1) for p in self.metrics_dir.glob("counter_*.db") if (m := re.match(r"counter_(\d+)\.db", p.name))
-        }
-
-    def scrape(self) -> dict[str, float]:
-        status, body = self.request("GET", "/metrics")
-        assert status == 200
-        samples = {}
-        for line in body.decode().splitlines():
-            if line.startswith("dlrhook_") and " " in line:
-                name, _, number = line.rpartition(" ")
-                samples[name] = float(number)
-        return samples
-
-
-@pytest.fixture
-def start_web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Web]]:
-    """``start_web(DLRHOOK_TOKEN=...)``: `dlrhook web` with two workers on a free port."""
-    started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-
-    def start(**extra: str) -> Web:
-        port = free_port()
-        metrics_dir = tmp_path / f"metrics-{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
-        env.update(
-            REDIS_URL=redis_url,
-            PORT=str(port),
-            WEB_CONCURRENCY="2",
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-            DLRHOOK_LOG_LEVEL="WARNING",
-            **extra,
-        )
-        log_path = tmp_path / f"web-{port}.log"
-        log = log_path.open("wb")
-        dlrhook = str(Path(sys.executable).parent / "dlrhook")
-        process = subprocess.Popen([dlrhook, "web"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        started.append((process, log))
-        server = Web(port, metrics_dir, process)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if server.request("GET", "/healthz")[0] == 200:
-                    return server
-            except OSError:
-                pass
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
-            time.sleep(0.1)
-
-    yield start
-    for process, log in started:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import redis as redis_lib
 
 import dlrhook
 from dlrhook.dev.embedded import free_port
-from tests.conftest import ROOT, sample, wait_until
+from tests.support import ROOT, sample, wait_until
 
 pytestmark = pytest.mark.slow
 

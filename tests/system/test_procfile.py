@@ -14,7 +14,7 @@ import redis
 
 from dlrhook.dev.embedded import answers as redis_answers
 from dlrhook.dev.embedded import free_port
-from tests.conftest import ROOT, sample, wait_until
+from tests.support import ROOT, sample, wait_until
 
 
 def post(url: str, body: bytes) -> dict[str, int]:

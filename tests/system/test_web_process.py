@@ -17,7 +17,7 @@ import redis
 
 from dlrhook.dev.embedded import free_port
 from dlrhook.store import keys
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 
 
 def post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:

@@ -18,7 +18,7 @@ from dlrhook import store
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import sample, wait_until
+from tests.support import sample, wait_until
 
 pytestmark = pytest.mark.slow
 

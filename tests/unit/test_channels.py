@@ -22,8 +22,8 @@ from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import sample
 from tests.plugins.dlrhook_testplugin import calls
+from tests.support import sample
 
 JSON = "application/json"
 DELIVERED = "DELIVERED_TO_HANDSET"
@@ -361,7 +361,7 @@ def test_the_forward_handler_forwards_a_seen_report_with_no_status(
 ) -> None:
     from standardwebhooks.webhooks import Webhook
 
-    from tests.unit.workers.test_builtin import SECRET, Receiver
+    from tests.support.receiver import SECRET, Receiver
 
     receiver = Receiver()
     try:

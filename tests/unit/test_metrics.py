@@ -23,7 +23,7 @@ from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import sample
+from tests.support import sample
 
 
 def value(name: str, **labels: str) -> float:
@@ -197,7 +197,7 @@ def test_a_folder_inherited_from_a_parent_is_never_removed(monkeypatch: pytest.M
     # while the worker and poller still write there.
     inherited = Path(tempfile.mkdtemp(prefix="dlrhook-metrics-"))
     monkeypatch.setenv(multiproc.VARIABLE, str(inherited))
-    monkeypatch.setattr(multiproc, "_made", None)
+    multiproc.forget_own_folder()
     try:
         multiproc.prepare()
         multiproc.remove_own_folder()

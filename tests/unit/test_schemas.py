@@ -14,7 +14,7 @@ from dlrhook.parsing import parse_json, parse_xml, results_of
 from dlrhook.report import DeliveryReport, Error, Price, Status
 from dlrhook.schemas import ErrorSchema, PriceSchema, ReportSchema, StatusSchema
 from dlrhook.wire import report_key, wire_from_loaded
-from tests.conftest import sample
+from tests.support import sample
 
 SCHEMA = ReportSchema()
 

@@ -5,39 +5,27 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from rq import Worker
 
-from dlrhook import status, store
+from dlrhook import status
 from dlrhook.cli import main
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import handlers
-from tests.conftest import wait_until
-from tests.statuses import SENT, raw_report, report
+from tests.statuses import SENT, names, raw_report, report
 
 TTL = 3600
-
-
-def names(record: dict | None) -> list[str]:
-    assert record is not None
-    return [h["status"] for h in record["history"]]
 
 
 def test_the_status_handler_is_a_built_in_batch_handler_entry_point() -> None:
@@ -383,58 +371,6 @@ def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_l
         "final": 1,
         "byStatusGroup": {"DELIVERED": 1},
     }
-
-
-@pytest.mark.slow
-def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree(
-    conn: redis_lib.Redis, settings: Settings, process_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Two real ``dlrhook worker`` processes take 150 retry jobs, each with reports of the same
-    50 messages in a random order (every report twice): no update is lost."""
-    messages = [f"p-{n}" for n in range(50)]
-    steps = (("PENDING_ENROUTE", 1), ("DELIVERED_TO_OPERATOR", 2), ("DELIVERED_TO_HANDSET", 3))
-    work = [report(m, name, done) for m in messages for name, done in steps] * 2
-    random.Random(11).shuffle(work)
-    env = {**process_env, "DLRHOOK_HANDLERS": "status", "DLRHOOK_LOG_LEVEL": "WARNING"}
-    procs = []
-    try:
-        for n in range(2):
-            with open(tmp_path / f"worker-{n}.log", "wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "dlrhook.cli", "worker"],
-                        env=env,
-                        stdout=log,
-                        stderr=log,
-                        start_new_session=True,  # RQ's scheduler runs in a child process: kill the group
-                    )
-                )
-        wait_until(lambda: conn.scard("rq:workers") == 2, what="two workers up")
-        q = store.queue(conn, settings)
-        jobs = [
-            q.enqueue_call(
-                keys.DELIVER_FUNC, args=["status", [r.to_wire() for r in work[i : i + 2]], 1], result_ttl=300
-            )
-            for i in range(0, len(work), 2)
-        ]
-        wait_until(
-            lambda: all(j.get_status(refresh=True) == "finished" for j in jobs), timeout=120, what="every job done"
-        )
-        done_by = [w.successful_job_count for w in Worker.all(connection=conn)]
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    assert len(done_by) == 2 and min(done_by) > 0, done_by  # both took part
-    assert status.bulk(conn, "BULK-1") == {
-        "bulkId": "BULK-1",
-        "messages": 50,
-        "final": 50,
-        "byStatusGroup": {"DELIVERED": 50},
-    }
-    for m in messages:
-        assert names(status.message(conn, m)) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
 
 
 def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(conn: redis_lib.Redis) -> None:

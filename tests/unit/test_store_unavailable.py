@@ -10,7 +10,7 @@ from flask import Flask
 
 from dlrhook.dev.embedded import free_port
 from dlrhook.store import keys
-from tests.conftest import sample
+from tests.support import sample
 
 
 def test_redis_down_is_a_503_with_retry_after(make_app: Callable[..., Flask]) -> None:

@@ -48,3 +48,9 @@ def stopping() -> bool:
 def past_deadline() -> bool:
     """True once the shutdown grace is spent: hand unfinished work back now."""
     return _stop_at is not None and time.monotonic() >= _stop_at
+
+
+def reset() -> None:
+    """Forget the configured settings and any shutdown, as in a fresh process (for tests)."""
+    global _settings, _stop_at
+    _settings = _stop_at = None

@@ -1,4 +1,4 @@
-"""dlrhook simulate: what it generates (no network here; the live runs are in test_live_web.py)."""
+"""dlrhook simulate: what it generates (no network here; the live runs are in tests/system/test_live_web.py)."""
 
 from __future__ import annotations
 

@@ -1,135 +1,35 @@
 """The pull-mode poller against a fake Infobip (a real HTTP server) and a real Redis.
 
-Until the worker side is merged, "a report reaches a handler" means "it is in keys.REPORTS":
-:func:`delivered` is the one place to switch to a handler's record.
+"A report reaches a handler" means the recording test plugin was called with it, in jobs run in
+this process: :func:`tests.support.pull.delivered` is the one place that reads it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import logging
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis as redis_lib
 from flask.testing import FlaskClient
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
-from dlrhook import store
 from dlrhook.dev.embedded import free_port
-from dlrhook.pull.poller import Poller
-from dlrhook.settings import Settings, load_settings
+from dlrhook.settings import Settings
 from dlrhook.store import keys
-from dlrhook.workers import runtime
-from dlrhook.workers.worker import prepare
-from tests.conftest import ROOT, sample, wait_until
 from tests.fake_infobip import Answer, FakeInfobip, make_reports
-
-API_KEY = "test-api-key-0123456789"
-DLRHOOK = str(Path(sys.executable).parent / "dlrhook")
-
-#: Tiny delays, so that backoff is visible in the request log without slowing the tests.
-FAST = {
-    "DLRHOOK_PULL_MODE": "always",
-    "DLRHOOK_PULL_INTERVAL": "60",
-    "DLRHOOK_PULL_BACKOFF": "0.1",
-    "DLRHOOK_PULL_BACKOFF_MAX": "5",
-    "DLRHOOK_PULL_AUTH_BACKOFF": "0.2",
-    "DLRHOOK_PULL_LOCK_TTL": "2",
-    "DLRHOOK_PULL_CONNECT_TIMEOUT": "2",
-    "DLRHOOK_PULL_READ_TIMEOUT": "5",
-}
-
+from tests.support import sample, wait_until
+from tests.support.pull import Running, delivered, message_ids, new_poller
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def delivered(conn: redis_lib.Redis) -> list[str]:
-    """Message ids of the reports that reached a handler, in order: the queued jobs are run in
-    this process (RQ's SimpleWorker, burst) with the recording test plugin as the handler."""
-    settings = dataclasses.replace(load_settings(), handlers=("test-record",))
-    runtime.configure(settings)
-    try:
-        prepare(conn, settings)  # what a worker does at start: register the handler, queue its drain
-        SimpleWorker([store.queue(conn, settings)], connection=conn, serializer=JSONSerializer).work(burst=True)
-    finally:
-        runtime._settings = None
-    calls = conn.lrange("test:calls:test-record", 0, -1)
-    return [json.loads(call)["message_id"].strip("'") for call in calls]  # type: ignore[union-attr]
-
-
-def message_ids(reports: list[dict[str, Any]]) -> list[str]:
-    return [r["messageId"] for r in reports]
-
-
-class Running:
-    """``with Running(poller):`` runs ``poller.run()`` in a thread; on exit stops it, joins it,
-    and re-raises anything it raised (a poller must never crash)."""
-
-    def __init__(self, poller: Poller) -> None:
-        self.poller = poller
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.poller.run()
-        except BaseException as exc:
-            self.error = exc
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.poller.stop()
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive(), "the poller did not stop"
-        if self.error is not None:
-            raise self.error
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def gaps(log: list[Any]) -> list[float]:
     """Seconds between the end of each request and the start of the next."""
     return [b.start - a.end for a, b in itertools.pairwise(log)]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInfobip]:
-    with FakeInfobip(api_key=API_KEY, max_limit=1000) as server:
-        yield server
-        server.assert_well_behaved()
-
-
-@pytest.fixture
-def pull_env(env: Callable[..., Settings], fake: FakeInfobip) -> Callable[..., Settings]:
-    """Settings pointing at the fake, with FAST delays; ``NAME=None`` leaves a variable unset."""
-
-    def load(**overrides: str | None) -> Settings:
-        values: dict[str, str | None] = {"INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": API_KEY, **FAST}
-        values.update(overrides)
-        return env(**{k: v for k, v in values.items() if v is not None})
-
-    return load
-
-
-def new_poller(settings: Settings) -> Poller:
-    return Poller(settings, store.connect(settings))
 
 
 # -- draining ------------------------------------------------------------------------------------
@@ -249,64 +149,6 @@ def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_
 
 
 # -- no loss -------------------------------------------------------------------------------------
-
-# A poller that dies (SIGKILL) after storing a page and before ingesting it.
-DIES_BEFORE_INGESTING = """
-import time
-from dlrhook import store
-from dlrhook.settings import load_settings
-from dlrhook.pull.pages import PageStore
-from dlrhook.pull.poller import Poller
-
-def dies_before_ingesting(self, page_id, body):
-    print("PAGE-STORED", page_id, flush=True)
-    time.sleep(600)
-    raise SystemExit(1)
-
-PageStore.ingest = dies_before_ingesting
-settings = load_settings()
-Poller(settings, store.connect(settings)).run()
-"""
-
-
-def _lines(stream: Any, out: queue.Queue[str]) -> None:
-    for line in stream:
-        out.put(line)
-
-
-def test_a_page_fetched_by_a_poller_killed_before_ingesting_it_is_delivered_by_the_next_poller(
-    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    reports = make_reports(300)
-    fake.add_reports(reports)
-    settings = pull_env()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DIES_BEFORE_INGESTING],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            if line.startswith("PAGE-STORED"):
-                break
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    assert fake.remaining == 0, "Infobip handed the whole page out: it exists only in Redis now"
-    assert conn.hlen(keys.PULL_PAGES) == 1
-    assert delivered(conn) == []
-
-    with Running(new_poller(settings)):
-        wait_until(lambda: conn.xlen(keys.REPORTS) >= 300, what="the dead poller's page")
-    assert sorted(delivered(conn)) == sorted(message_ids(reports))
-    assert conn.hlen(keys.PULL_PAGES) == 0
 
 
 def test_a_poller_does_not_fetch_while_redis_is_down(
@@ -477,90 +319,6 @@ def test_wrong_credentials_log_one_clear_error_and_back_off_without_crashing(
     assert setting in errors[0].getMessage()
     assert secret not in caplog.text and "Authorization" not in caplog.text
     assert fake.remaining == 3
-
-
-# -- the command line ----------------------------------------------------------------------------
-
-
-def dlrhook(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``dlrhook`` command in the current (test) environment."""
-    return subprocess.run(
-        [DLRHOOK, *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=timeout
-    )
-
-
-def test_dlrhook_pull_with_limit_10_drains_now_and_prints_the_counts(
-    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    reports = make_reports(25)
-    fake.add_reports(reports)
-    pull_env(DLRHOOK_PULL_MODE="off")  # an explicit pull runs whatever the poller's mode
-
-    done = dlrhook("pull", "--limit", "10")
-
-    assert done.returncode == 0, done.stderr
-    counts = json.loads(done.stdout.splitlines()[-1])
-    assert counts == {"accepted": 25, "duplicates": 0, "quarantined": 0, "pages": 3, "rejected_pages": 0}
-    assert [(r.limit, r.returned) for r in fake.log()] == [(10, 10), (10, 10), (10, 5)]
-    assert sorted(delivered(conn)) == sorted(message_ids(reports))
-
-
-def test_dlrhook_pull_by_bulk_id_takes_only_that_bulk(
-    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    wanted = make_reports(4, start=100, bulk_id="BULK-WANTED")
-    fake.add_reports([*make_reports(6), *wanted])
-    pull_env()
-
-    done = dlrhook("pull", "--bulk-id", "BULK-WANTED")
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["accepted"] == 4
-    assert fake.log()[0].params["bulkId"] == "BULK-WANTED"
-    assert sorted(delivered(conn)) == sorted(message_ids(wanted))
-    assert fake.remaining == 6
-
-
-def test_dlrhook_pull_refuses_a_limit_above_the_configured_one(
-    fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    pull_env(DLRHOOK_PULL_LIMIT="100")
-    done = dlrhook("pull", "--limit", "101")
-    assert done.returncode == 2
-    assert "DLRHOOK_PULL_LIMIT" in done.stderr
-    assert fake.requests == []
-
-
-def test_dlrhook_pull_with_a_wrong_key_fails_once_naming_the_setting(
-    fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    pull_env(INFOBIP_API_KEY="wrong-key-1111")
-    done = dlrhook("pull")
-    assert done.returncode == 1
-    assert "INFOBIP_API_KEY" in done.stderr
-    assert "wrong-key-1111" not in done.stdout + done.stderr
-    assert len(fake.requests) == 1
-
-
-def test_dlrhook_poller_stops_on_sigterm_after_finishing_the_request_in_flight(
-    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
-) -> None:
-    reports = make_reports(5)
-    fake.add_reports(reports)
-    fake.inject(Answer(delay=1.5))
-    pull_env()
-    proc = subprocess.Popen([DLRHOOK, "poller"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: len(fake.requests) == 1, what="the first request")
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-
-    assert proc.returncode == 0
-    assert [r.returned for r in fake.log()] == [5]
-    assert sorted(delivered(conn)) == sorted(message_ids(reports))
-    assert '"poller stopped"' in out
 
 
 def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(

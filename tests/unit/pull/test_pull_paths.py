@@ -20,13 +20,9 @@ from dlrhook.pull.infobip import InfobipClient
 from dlrhook.pull.poller import Poller, Pollers
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import sample, wait_until
 from tests.fake_infobip import FakeInfobip, make_reports
-from tests.plugins.dlrhook_testplugin import calls
-from tests.unit.pull.test_poller import API_KEY, FAST, delivered, dlrhook
-
-SMS, VIBER, MESSAGES = "/sms/3/reports", "/viber/2/reports", "/messages-api/1/reports"
-PATHS = f"{SMS},{VIBER},{MESSAGES}"
+from tests.support import sample, wait_until
+from tests.support.pull import API_KEY, MESSAGES, PATHS, SMS, VIBER, channels_received, delivered
 
 
 def messages_api_report(n: int) -> dict:
@@ -39,14 +35,6 @@ def fake() -> Iterator[FakeInfobip]:
     with FakeInfobip(api_key=API_KEY, paths=[SMS, VIBER, MESSAGES]) as server:
         yield server
         server.assert_well_behaved()
-
-
-@pytest.fixture
-def paths_env(env: Callable[..., Settings], fake: FakeInfobip) -> Callable[..., Settings]:
-    def load(**overrides: str) -> Settings:
-        return env(**{"INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": API_KEY, **FAST, **overrides})
-
-    return load
 
 
 class RunningAll:
@@ -64,12 +52,6 @@ class RunningAll:
         self.pollers.stop()
         self.thread.join(timeout=20)
         assert not self.thread.is_alive(), "the pollers did not stop"
-
-
-def channels_received(conn: redis_lib.Redis) -> dict[str, str]:
-    """Message id -> channel, of every report that reached the recording handler."""
-    delivered(conn)
-    return {c["message_id"].strip("'"): c["channel"].strip("'") for c in calls(conn, "test-record")}
 
 
 def test_every_path_is_drained_and_its_reports_take_the_channel_the_path_names(
@@ -156,36 +138,6 @@ def test_two_pollers_of_one_path_never_overlap_while_other_paths_go_on(
 
     assert fake.max_in_flight == 1  # per path; the fixture checks the overlaps too
     assert len(delivered(conn)) == 1200
-
-
-def test_dlrhook_pull_path_drains_only_that_path(
-    conn: redis_lib.Redis, fake: FakeInfobip, paths_env: Callable[..., Settings]
-) -> None:
-    fake.add_reports(make_reports(4), path=SMS)
-    fake.add_reports(make_reports(7, start=300), path=VIBER)
-    paths_env(DLRHOOK_PULL_PATHS=PATHS)
-
-    done = dlrhook("pull", "--path", VIBER)
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["accepted"] == 7
-    assert {r.path for r in fake.log()} == {VIBER}
-    assert set(channels_received(conn).values()) == {"VIBER"}
-    assert fake.remaining == 4
-
-
-def test_dlrhook_pull_without_a_path_drains_every_configured_path(
-    conn: redis_lib.Redis, fake: FakeInfobip, paths_env: Callable[..., Settings]
-) -> None:
-    fake.add_reports(make_reports(4), path=SMS)
-    fake.add_reports(make_reports(7, start=300), path=VIBER)
-    paths_env(DLRHOOK_PULL_PATHS=f"{SMS},{VIBER}")
-
-    done = dlrhook("pull")
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["accepted"] == 11
-    assert fake.remaining == 0
 
 
 def test_pull_paths_default_to_pull_path_and_a_bad_one_is_named(env: Callable[..., Settings]) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis as redis_lib
@@ -15,93 +13,15 @@ from click.testing import CliRunner
 
 from dlrhook import status
 from dlrhook.cli import main
-from dlrhook.ingest import ingest
 from dlrhook.pull.infobip import InfobipClient
 from dlrhook.pull.poller import Poller
 from dlrhook.pull.reconcile import LOGS_KEPT, reconcile
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from tests.conftest import wait_until
 from tests.fake_infobip import LOGS_PATH, Answer, FakeInfobip, make_log_entry
 from tests.statuses import raw_report
-
-KEY = "test-api-key"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInfobip]:
-    with FakeInfobip(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def account(fake: FakeInfobip, worker_env: Callable[..., Settings]) -> Callable[..., Settings]:
-    """Settings for the fake account, with the status handler, as a worker would have them."""
-
-    def load(**values: str) -> Settings:
-        defaults = {"DLRHOOK_HANDLERS": "status", "DLRHOOK_PULL_BACKOFF": "0.01"}
-        return worker_env(INFOBIP_BASE_URL=fake.url, INFOBIP_API_KEY=KEY, **{**defaults, **values})
-
-    return load
-
-
-def pending(conn: redis_lib.Redis, settings: Settings, run_jobs: Callable[[Settings], None], *ids: str) -> None:
-    """Messages whose only report so far is PENDING, folded by the status handler."""
-    ingest(conn, [raw_report(m, "PENDING_ENROUTE", 1) for m in ids], source="push", settings=settings)
-    run_jobs(settings)
-    assert sorted(status.intermediate_ids(conn, 0)) == sorted(ids)
-
-
-def logs_requests(fake: FakeInfobip) -> list:
-    return [r for r in fake.log() if r.path == LOGS_PATH]
-
-
-def test_reconcile_ingests_what_the_logs_say_and_the_status_handler_folds_it(
-    conn: redis_lib.Redis,
-    fake: FakeInfobip,
-    account: Callable[..., Settings],
-    run_jobs: Callable[[Settings], None],
-    process_env: dict[str, str],
-) -> None:
-    settings = account()
-    pending(conn, settings, run_jobs, "m-1", "m-2", "m-3")
-    fake.add_logs(
-        [
-            make_log_entry(raw_report("m-1", "DELIVERED_TO_HANDSET", 8)),
-            make_log_entry(raw_report("m-2", "PENDING_ENROUTE", 1)),  # what we know already
-        ]
-    )  # m-3: Infobip has no log of it
-
-    done = subprocess.run(
-        [sys.executable, "-m", "dlrhook.cli", "reconcile", "--older-than", "0"],
-        env={**process_env, "INFOBIP_BASE_URL": fake.url, "INFOBIP_API_KEY": KEY},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    run_jobs(settings)
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
-        "asked": 3,
-        "logs": 2,
-        "accepted": 1,
-        "duplicates": 1,
-        "quarantined": 0,
-        "requests": 1,
-    }
-    (request,) = logs_requests(fake)
-    assert sorted(request.query["messageId"]) == ["m-1", "m-2", "m-3"]
-    assert request.authorized
-    record = status.message(conn, "m-1")
-    assert record is not None and record["final"] is True
-    assert [(h["status"], h["source"]) for h in record["history"]] == [
-        ("PENDING_ENROUTE", "push"),
-        ("DELIVERED_TO_HANDSET", "logs"),
-    ]
-    assert record["to"] == "41793026727"
-    assert sorted(status.intermediate_ids(conn, 0)) == ["m-2", "m-3"]
-    fake.assert_well_behaved()
+from tests.support import wait_until
+from tests.support.pull import logs_requests, pending
 
 
 def test_a_log_entry_keeps_its_unknown_fields_but_not_the_message_text(

@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from dlrhook import status
 from dlrhook.report import DeliveryReport
 from dlrhook.settings import Settings
-from tests.conftest import sample
 from tests.statuses import report
+from tests.support import sample
 
 API_TOKEN = "api-token-0123456789abcdef"
 PUSH_TOKEN = "push-token-0123456789abcdef"

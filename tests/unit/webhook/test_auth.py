@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from tests.conftest import sample
+from tests.support import sample
 
 BODY = sample("v1-one-delivered.json")
 

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 import dlrhook
 from dlrhook.store import keys
-from tests.conftest import sample
+from tests.support import sample
 
 BILLION_LAUGHS = sample("hostile/billion-laughs.xml")
 

@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from dlrhook.schemas import ReportSchema
 from dlrhook.webhook.openapi import document
-from tests.conftest import sample
+from tests.support import sample
 
 
 def test_the_document_validates_as_openapi_3() -> None:

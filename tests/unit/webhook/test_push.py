@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from dlrhook import store
 from dlrhook.store import keys
 from dlrhook.workers import stream
-from tests.conftest import sample
+from tests.support import sample
 
 JSON = "application/json"
 

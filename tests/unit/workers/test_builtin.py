@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -23,32 +20,8 @@ from dlrhook.dev.embedded import free_port
 from dlrhook.errors import HandlerLoadError
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers
-from tests.conftest import sample
-
-SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes, please").decode()
-
-
-class Receiver:
-    """A real HTTP server in a thread that records each POST and answers the queued statuses."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handle(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.support import sample
+from tests.support.receiver import SECRET, Receiver
 
 
 @pytest.fixture
