@@ -145,3 +145,47 @@ def test_the_readme_module_map_lists_every_file_of_the_package_line_for_line() -
         if p.is_file() and "__pycache__" not in p.parts
     )
     assert listed == files
+
+
+def _imports(path: Path) -> set[str]:
+    """The dlrhook modules *path* imports at run time (imports under TYPE_CHECKING left out)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for node in ast.walk(stmt)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dlrhook"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("dlrhook"))
+    return found
+
+
+def test_the_layers_hold_the_http_side_never_imports_dispatch_and_the_core_neither_half() -> None:
+    package = ROOT / "src" / "dlrhook"
+    halves = ("dlrhook.webhook", "dlrhook.workers", "dlrhook.pull", "dlrhook.cli", "dlrhook.dev")
+    shims = {"app.py", "gunicorn_conf.py", "__main__.py"}  # 0.2's paths and `python -m dlrhook`
+    broken = []
+    for path in sorted(package.rglob("*.py")):
+        part = path.relative_to(package).parts
+        imported = _imports(path)
+        if part[0] == "webhook":
+            forbidden: tuple[str, ...] = ("dlrhook.workers", "dlrhook.pull", "dlrhook.cli", "dlrhook.dev")
+        elif (len(part) > 1 and part[0] in ("store", "settings", "schemas", "status")) or (
+            len(part) == 1 and part[0] not in shims
+        ):
+            forbidden = halves
+        else:
+            continue
+        broken += [f"{path.relative_to(package)} imports {m}" for m in imported if m.startswith(forbidden)]
+    assert broken == []
