@@ -44,7 +44,7 @@ class IngestResult(Outcomes):
     def as_dict(self) -> dict[str, Any]:
         """The push answer's body: the counts, and the errors of the first
         ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
-        body: dict[str, Any] = dict(super().as_dict())
+        body: dict[str, Any] = super().as_dict()
         if self.errors:
             if len(self.errors) > MAX_ANSWER_ERRORS:
                 body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
