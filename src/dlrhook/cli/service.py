@@ -33,11 +33,19 @@ def web() -> None:
 def poller() -> None:
     """Pull Infobip's reports endpoints into the report stream until SIGTERM/SIGINT (the Procfile's poller)."""
     from dlrhook import logs, store
+    from dlrhook.errors import DurabilityUnsupported
     from dlrhook.pull.poller import Pollers
+    from dlrhook.store import durability
 
     settings = settings_or_exit()
     logs.configure(settings.log_level)
-    the_pollers = Pollers(settings, store.connect(settings))
+    conn = store.connect(settings)
+    try:
+        durability.check_start(conn, settings)  # a page is kept only as durably as a push
+    except DurabilityUnsupported as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(2)
+    the_pollers = Pollers(settings, conn)
     until_signalled(the_pollers, the_pollers.run)
 
 

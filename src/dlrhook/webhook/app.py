@@ -17,7 +17,7 @@ from dlrhook import channels, logs, metrics, store
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
-from dlrhook.store import keys
+from dlrhook.store import durability, keys
 from dlrhook.webhook import api, auth, openapi, problems
 
 log = logging.getLogger("dlrhook.web")
@@ -50,7 +50,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     # /static route: the app serves no files.
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.extensions["dlrhook"] = State(settings, store.connect(settings))
+    conn = store.connect(settings)
+    # Logs the level in force (a warning when auto fell to memory); a level the server cannot
+    # give raises DurabilityUnsupported, naming it and the server's version.
+    durability.check_start(conn, settings)
+    app.extensions["dlrhook"] = State(settings, conn)
     if settings.trusted_proxies:
         # X-Forwarded-For is trusted only as far as the configured number of proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
