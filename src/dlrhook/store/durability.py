@@ -165,7 +165,7 @@ def _replicas_fsync(conn: redis.Redis, n: int) -> bool:
     """Whether *n* replicas acknowledge AOF fsyncs: a write, then a short WAITAOF for it."""
     with conn.pipeline(transaction=False) as pipe:
         pipe.set(keys.DURABILITY_PROBE, str(time.time()), px=60_000)
-        pipe.execute_command("WAITAOF", 0, n, 200)
+        pipe.execute_command("WAITAOF", 0, n, 200)  # type: ignore[no-untyped-call]
         _, (_, fsynced) = pipe.execute()
     return int(fsynced) >= n
 
@@ -246,7 +246,7 @@ def execute(conn: redis.Redis, settings: Settings, commands: Callable[[Pipeline]
             commands(pipe)
             count = len(pipe.command_stack)
             if plan.command:
-                pipe.execute_command(*plan.command)
+                pipe.execute_command(*plan.command)  # type: ignore[no-untyped-call]
             replies = pipe.execute()
     except RECONNECT_ERRORS:
         durability.forget()
