@@ -29,9 +29,6 @@ QUARANTINE = PREFIX + "quarantine"
 #: Sorted set: quarantine id -> ms since epoch when quarantined. Worker maintenance deletes
 #: entries older than ``DLRHOOK_QUARANTINE_TTL`` through it, reading only the expired ones.
 QUARANTINE_TIMES = PREFIX + "quarantine:times"
-#: A string written (expiring in a minute) to learn whether replicas acknowledge AOF fsyncs
-#: (:mod:`dlrhook.store.durability`), when the server's state is read.
-DURABILITY_PROBE = PREFIX + "durability:probe"
 #: Unix time of the last push received (the poller's fallback mode reads it).
 LAST_PUSH = PREFIX + "last-push"
 #: Prefix of the dedup keys: ``dlrhook:s:`` + the first 12 bytes of the report key, raw. Short on
