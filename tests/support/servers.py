@@ -58,6 +58,7 @@ class Server:
             "--appendfsync", "everysec",
             "--save", "",
             "--repl-diskless-sync-delay", "0",
+            "--enable-debug-command", "local",  # DEBUG SLEEP: a replica that stops reading
             "--logfile", str(self.data_dir / "server.log"),
         ]  # fmt: skip
         if replica_of is not None:
@@ -90,10 +91,7 @@ class Server:
         self.process.wait()
 
     def stop(self) -> None:
+        """The end of the test: SIGKILL too (a replica refuses SIGTERM while it writes its first
+        AOF, for as long as that takes)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.kill()
