@@ -43,4 +43,4 @@ clean:
 # The performance table (README, "Performance"). Needs wrk, from Debian's packages.
 bench: $(BIN)/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run --only ingest,memory,dispatch,scaling,status,latency
+	$(BIN)/python -m bench.run --only ingest,memory,dispatch,scaling,status,latency,durability
