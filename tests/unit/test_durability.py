@@ -117,7 +117,7 @@ def test_a_push_not_on_a_replica_in_time_is_a_503_and_its_retry_counts_as_duplic
     # A replica comes up; Infobip's retry, through another process (a new client), is all
     # duplicates, and is answered 200 only once the replica holds the batch.
     servers.append(Server("valkey", tmp_path / "replica").start(replica_of=primary))
-    retry = make_app(**values).test_client().post("/notify", json=body)
+    retry = make_app(**{**values, "DLRHOOK_DURABILITY_TIMEOUT": "5"}).test_client().post("/notify", json=body)
     assert retry.status_code == 200
     assert retry.get_json() == {"accepted": 0, "duplicates": 2, "quarantined": 0}
     assert servers[0].client().xlen(keys.REPORTS) == 2
@@ -139,7 +139,7 @@ def test_the_retry_of_a_batch_is_answered_200_only_once_a_replica_holds_it(
     # still not acknowledged while the replica lacks the first attempt's writes.
     second = make_app(**values).test_client().post("/notify", json=body)
     asleep.join()
-    third = make_app(**values).test_client().post("/notify", json=body)
+    third = make_app(**{**values, "DLRHOOK_DURABILITY_TIMEOUT": "5"}).test_client().post("/notify", json=body)
 
     assert (first.status_code, second.status_code, third.status_code) == (503, 503, 200)
     assert third.get_json() == {"accepted": 0, "duplicates": 2, "quarantined": 0}
@@ -193,12 +193,12 @@ def test_auto_keeps_waiting_for_a_replica_that_left_the_same_server(
     servers.append(replica)
     settings = env(REDIS_URL=primary.url, DLRHOOK_DURABILITY_TIMEOUT="0.05")
     conn = connect(settings)
-    assert durability.of(conn, settings).plan().level == "replica"
+    assert durability.of(conn, settings).plan(conn).level == "replica"
 
     replica.client().execute_command("REPLICAOF", "NO", "ONE")  # promoted: a failover under way
     monkeypatch.setattr("dlrhook.store.durability.defaults.DURABILITY_RECHECK", 0.0)
 
-    assert durability.of(conn, settings).plan().level == "replica"
+    assert durability.of(conn, settings).plan(conn).level == "replica"
     _, shortfall = durability.execute(conn, settings, lambda pipe: pipe.set("x", "1"))
     assert shortfall is not None and "0 of 1 replicas" in shortfall
 
@@ -210,11 +210,11 @@ def test_a_new_server_behind_the_same_address_is_planned_afresh(
     servers.append(replica)
     settings = env(REDIS_URL=primary.url)
     conn = connect(settings)
-    assert durability.of(conn, settings).plan().level == "replica"
+    assert durability.of(conn, settings).plan(conn).level == "replica"
 
     primary.kill()
     replica.stop()
     primary.start()  # the same port, another server (run_id), no replica: redis-py reconnects by itself
 
     assert durability.execute(conn, settings, lambda pipe: pipe.set("x", "1")) == ([True], None)
-    assert durability.of(conn, settings).plan().level == "disk"
+    assert durability.of(conn, settings).plan(conn).level == "disk"

@@ -10,12 +10,10 @@ connection, whose offset says nothing about this write). The levels:
 - ``memory``: executed by the primary (dlrhook 0.2). A crash or a failover can lose it.
 - ``disk``: ``WAITAOF 1 0``, fsynced to the primary's AOF. Needs ``appendonly yes`` and a
   server with WAITAOF; a server without either stops the start (:func:`check_start`).
-- ``replica``: ``WAIT n``, held by ``DLRHOOK_DURABILITY_REPLICAS`` replicas (in their memory),
-  and, when the primary has AOF and WAITAOF, ``WAITAOF 1 0`` too (its own disk). Not
-  ``WAITAOF 1 n``, the replicas' disks: a replica acknowledges only its own fsyncs, once a
-  second under ``appendfsync everysec``, so every push would wait about a second (measured:
-  0.95-1.09 s on Valkey 8.1), longer than the timeout; a failover needs the replica's copy, which
-  WAIT gives in well under a millisecond.
+- ``replica``: ``WAIT n``, in the memory of ``DLRHOOK_DURABILITY_REPLICAS`` replicas, and
+  ``WAITAOF 1 0`` too when the primary has AOF and WAITAOF. Not ``WAITAOF 1 n``: a replica
+  acknowledges its fsyncs once a second under ``everysec``, so each push would wait about a
+  second (README "Durability"); a failover needs the replica's copy, which WAIT gives at once.
 - ``auto``: ``replica`` when at least ``DLRHOOK_DURABILITY_REPLICAS`` replicas are online,
   else ``disk`` when AOF is on and WAITAOF exists, else ``memory`` with a warning.
 
@@ -24,10 +22,9 @@ client, again before the first write after any new connection (:func:`connected`
 reconnects by itself, and after a failover the same name leads to the promoted replica) or a
 connection error, and every ``DURABILITY_RECHECK`` seconds. It replans from scratch only when
 the server's ``run_id`` changed; on the same server it may only raise ``auto``'s level, never
-lower it: a primary that just lost its replica is what a failover looks like from the inside
-(the replica may be being promoted), and that is no time to stop waiting for one. One INFO
-round trip per process every few seconds costs nothing measurable; one per push would cost a
-round trip per push.
+lower it: a primary that just lost its replica is what a failover looks like from the inside,
+no time to stop waiting for one. One INFO round trip per process every few seconds costs
+nothing measurable; one per push would cost a round trip per push.
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -160,8 +158,7 @@ def _memory_why(server: Server, n: int) -> str:
 class Durability:
     """The plan in force on one client, kept current as the module docstring says."""
 
-    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
-        self.conn = conn
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.server: Server | None = None
         self.current: Plan | None = None
@@ -176,15 +173,15 @@ class Durability:
             or time.monotonic() - self.checked_at >= defaults.DURABILITY_RECHECK
         )
 
-    def plan(self) -> Plan:
-        """The plan for the next write (reads the server when due)."""
+    def plan(self, conn: redis.Redis) -> Plan:
+        """The plan for the next write on *conn* (reads the server when due)."""
         current = self.current
         if current is not None and not self._due():
             return current
         with self._lock:
             if self._due():
                 self.connects = _connects
-                self._refresh()
+                self._refresh(conn)
             assert self.current is not None
             return self.current
 
@@ -192,8 +189,8 @@ class Durability:
         """Re-read the server before the next write (after a connection error)."""
         self.checked_at = 0.0
 
-    def _refresh(self) -> None:
-        server = read_server(self.conn)
+    def _refresh(self, conn: redis.Redis) -> None:
+        server = read_server(conn)
         self.checked_at = time.monotonic()
         old, known = self.current, self.server
         if old is not None and server == known:
@@ -217,7 +214,8 @@ def announce(plan: Plan, settings: Settings) -> None:
         log.info("durability %s (DLRHOOK_DURABILITY=%s): %s", plan.level, settings.durability, plan.why)
 
 
-_clients: dict[int, Durability] = {}
+#: One per client object (weakly: a client dropped by its owner closes its connections).
+_clients: weakref.WeakKeyDictionary[redis.Redis, Durability] = weakref.WeakKeyDictionary()
 #: Connections opened by this process's clients (:func:`connected`): a new one may reach a new server.
 _connects = 0
 
@@ -233,9 +231,9 @@ def connected(connection: Any) -> None:
 
 def of(conn: redis.Redis, settings: Settings) -> Durability:
     """The :class:`Durability` of the client *conn* (one per client object and process)."""
-    found = _clients.get(id(conn))
-    if found is None or found.conn is not conn:
-        found = _clients[id(conn)] = Durability(conn, settings)
+    found = _clients.get(conn)
+    if found is None:
+        found = _clients[conn] = Durability(settings)
     return found
 
 
@@ -250,7 +248,7 @@ def execute(conn: redis.Redis, settings: Settings, commands: Callable[[Pipeline]
     """
     durability = of(conn, settings)
     try:
-        plan = durability.plan()
+        plan = durability.plan(conn)
         with conn.pipeline(transaction=False) as pipe:
             commands(pipe)
             count = len(pipe.command_stack)
@@ -274,7 +272,7 @@ def check_start(conn: redis.Redis, settings: Settings) -> Plan | None:
     """
     durability = of(conn, settings)
     try:
-        plan = durability.plan()
+        plan = durability.plan(conn)
     except redis.RedisError as exc:
         log.warning("Redis does not answer (%s): the durability level is chosen at the first write", exc)
         return None
@@ -289,8 +287,8 @@ def check_start(conn: redis.Redis, settings: Settings) -> Plan | None:
 
 
 def check_server(settings: Settings) -> None:
-    """Raise :class:`DurabilityUnsupported` when the server cannot give the level (logs nothing;
-    for a process that serves no writes itself, gunicorn's master). Redis away: no check."""
+    """Raise :class:`DurabilityUnsupported` when the server cannot give the level, logging
+    nothing (gunicorn's master, before its workers start). Redis away: no check."""
     from dlrhook.store import connect
 
     conn = connect(settings)
