@@ -88,6 +88,11 @@ def test_auto_without_aof_acknowledges_in_memory_and_says_what_to_change(
     assert "appendonly yes" in caplog.text and "DLRHOOK_DURABILITY" in caplog.text
 
 
+def test_readyz_names_the_level_in_force(make_app: Callable[..., Flask], primary: Server) -> None:
+    body = make_app(REDIS_URL=primary.url).test_client().get("/readyz").get_json()
+    assert body["durability"] == "disk"
+
+
 def test_disk_on_a_server_with_appendonly_off_stops_the_start(env: Callable[..., Settings], redis_url: str) -> None:
     with pytest.raises(DurabilityUnsupported, match="appendonly"):
         plan(env, redis_url, DLRHOOK_DURABILITY="disk")

@@ -111,7 +111,8 @@ def healthz() -> tuple[Response, int]:
 def readyz() -> tuple[Response, int]:
     """200 when Redis answers (with queue depths and the auth mode), else 503.
 
-    ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate.
+    ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate;
+    ``durability`` is the DLRHOOK_DURABILITY level in force.
     """
     st = state()
     body: dict[str, Any] = {"auth": st.settings.auth_mode}
@@ -128,6 +129,8 @@ def readyz() -> tuple[Response, int]:
         return jsonify(body), 503
     # ``inbox`` is the deprecated name of ``stream``, kept (same value) for dashboards and alerts that read it.
     body.update(status="ok", redis="ok", stream=stream, inbox=stream, queued_jobs=jobs, quarantined=quarantined)
+    plan = durability.of(st.conn, st.settings).current  # as the last write saw it; not read here
+    body["durability"] = plan.level if plan is not None else "unknown"
     return jsonify(body), 200
 
 
