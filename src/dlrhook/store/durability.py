@@ -254,10 +254,17 @@ def execute(conn: redis.Redis, settings: Settings, commands: Callable[[Pipeline]
             count = len(pipe.command_stack)
             for command in plan.commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            replies = pipe.execute()
+            # Errors come back as replies, as Redis sent them (raise_on_error would rewrite their
+            # message); the first one is raised below.
+            replies = pipe.execute(raise_on_error=False)
     except RECONNECT_ERRORS:
         durability.forget()
         raise
+    for reply in replies:
+        if isinstance(reply, redis.RedisError):
+            if isinstance(reply, RECONNECT_ERRORS):
+                durability.forget()
+            raise reply
     shortfall = plan.shortfall(replies[count:])
     if shortfall is not None:
         shortfall = f"did not reach {plan.level} within {settings.durability_timeout:g} s ({shortfall})"
