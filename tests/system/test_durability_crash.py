@@ -64,13 +64,14 @@ def test_without_waitaof_auto_warns_and_acknowledges_in_memory(start_web: Callab
     assert "DURABILITY memory" in log and "redis 7.0" in log
 
 
-def test_disk_on_a_server_without_waitaof_stops_the_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["web", "poller"])
+def test_disk_on_a_server_without_waitaof_stops_the_start(tmp_path: Path, command: str) -> None:
     server = Server("redis", tmp_path / "redis").start()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
         env.update(REDIS_URL=server.url, DLRHOOK_DURABILITY="disk", PORT=str(free_port()))
         dlrhook = str(Path(sys.executable).parent / "dlrhook")
-        done = subprocess.run([dlrhook, "web"], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([dlrhook, command], env=env, capture_output=True, text=True, timeout=60)
     finally:
         server.stop()
     assert done.returncode == 2

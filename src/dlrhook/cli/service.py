@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from dlrhook import defaults
-from dlrhook.cli.common import settings_or_exit, until_signalled
+from dlrhook.cli.common import durability_or_exit, settings_or_exit, until_signalled
 
 
 @click.command()
@@ -33,18 +33,12 @@ def web() -> None:
 def poller() -> None:
     """Pull Infobip's reports endpoints into the report stream until SIGTERM/SIGINT (the Procfile's poller)."""
     from dlrhook import logs, store
-    from dlrhook.errors import DurabilityUnsupported
     from dlrhook.pull.poller import Pollers
-    from dlrhook.store import durability
 
     settings = settings_or_exit()
     logs.configure(settings.log_level)
     conn = store.connect(settings)
-    try:
-        durability.check_start(conn, settings)  # a page is kept only as durably as a push
-    except DurabilityUnsupported as exc:
-        click.echo(f"dlrhook: {exc}", err=True)
-        sys.exit(2)
+    durability_or_exit(conn, settings)  # a page is kept only as durably as a push
     the_pollers = Pollers(settings, conn)
     until_signalled(the_pollers, the_pollers.run)
 
