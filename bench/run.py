@@ -313,7 +313,22 @@ class Bench:
                             if n == 1:
                                 p50[level].append(got["p50_ms"])
                     self.flush()
+            # The wait itself, without HTTP: one thread calling ingest() back to back (each call
+            # waits for its level, so calls/s is 1 / the latency of one ingest).
+            direct = {(lv, n): self.ingest_calls(lv, n, min(self.duration, 5)) for lv in levels for n in (1, 100)}
         mean = {k: sum(v) / len(v) for k, v in runs.items()}
+        for level in levels:
+            one, hundred = direct[level, 1], direct[level, 100]
+            self.rows.append(
+                Row(
+                    f"ingest() in one thread, no HTTP, at DLRHOOK_DURABILITY={level}",
+                    f"1 report: {one:,.0f} calls/s ({1000 / one:.2f} ms each); "
+                    f"100 reports: {hundred * 100:,.0f} reports/s ({1000 / hundred:.2f} ms each)",
+                    "same server, same run",
+                    "",
+                    "",
+                )
+            )
         for level in levels:
             one, hundred = mean[level, 1], mean[level, 100]
             self.rows.append(
@@ -327,6 +342,27 @@ class Bench:
                     "",
                 )
             )
+
+    def ingest_calls(self, level: str, per_call: int, seconds: float) -> float:
+        """Calls of ingest() a second at *level*, *per_call* new reports each, one thread."""
+        from dlrhook import store
+        from dlrhook.ingest import ingest
+
+        os.environ["DLRHOOK_DURABILITY"] = level
+        try:
+            settings = self.settings()
+        finally:
+            del os.environ["DLRHOOK_DURABILITY"]
+        conn = store.connect(settings)
+        report, calls = sample_report(), 0
+        end = time.monotonic() + seconds
+        started = time.monotonic()
+        while time.monotonic() < end:
+            batch = [{**report, "messageId": f"direct-{level}-{per_call}-{calls}-{i}"} for i in range(per_call)]
+            got = ingest(conn, batch, source="push", settings=settings)
+            assert got.accepted == per_call, got.as_dict()
+            calls += 1
+        return calls / (time.monotonic() - started)
 
     def memory(self) -> None:
         """Redis bytes per remembered report (dedup key) and per queued report (inbox)."""
