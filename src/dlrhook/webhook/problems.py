@@ -6,6 +6,7 @@ that means for the reports in the request.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -78,6 +79,7 @@ def init_app(app: Flask) -> None:
     def _not_durable(exc: NotDurable) -> Response:
         # Stored but not yet on disk or replicas (DLRHOOK_DURABILITY): a 200 could be a lie after
         # a crash or failover. 503 makes Infobip retry; its retry counts as duplicates if it survived.
+        logging.getLogger("dlrhook.web").warning("push answered 503: %s", exc)
         return problem(
             503,
             "Service Unavailable",
