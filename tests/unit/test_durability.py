@@ -20,6 +20,7 @@ from dlrhook.pull.pages import PageStore
 from dlrhook.settings import Settings
 from dlrhook.store import connect, durability, keys
 from tests.support import sample
+from tests.support.proxy import Proxy
 from tests.support.servers import Server
 
 
@@ -223,3 +224,43 @@ def test_a_new_server_behind_the_same_address_is_planned_afresh(
 
     assert durability.execute(conn, settings, lambda pipe: pipe.set("x", "1")) == ([True], None)
     assert durability.of(conn, settings).plan(conn).level == "disk"
+
+
+def test_a_server_that_forgot_the_store_script_gets_it_again(env: Callable[..., Settings], primary: Server) -> None:
+    from dlrhook.ingest import ingest
+
+    settings = env(REDIS_URL=primary.url)
+    conn = connect(settings)
+    report = json.loads(sample("v1-one-delivered.json"))["results"][0]
+    assert ingest(conn, [report], source="push", settings=settings).accepted == 1
+    primary.client().script_flush()  # as a restarted or newly promoted server has none
+
+    again = ingest(conn, [{**report, "messageId": "after-flush"}], source="push", settings=settings)
+
+    assert again.accepted == 1
+    assert primary.client().xlen(keys.REPORTS) == 2
+
+
+def test_a_server_without_aof_behind_the_same_address_gets_503s_under_disk(
+    make_app: Callable[..., Flask],
+    primary: Server,
+    servers: list[Server],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bare = Server("valkey", tmp_path / "bare", appendonly=False)
+    servers.append(bare.start())
+    proxy = Proxy(primary.port)
+    try:
+        client = make_app(REDIS_URL=proxy.url, DLRHOOK_DURABILITY="disk").test_client()
+        body = sample("v1-one-delivered.json")
+        assert client.post("/notify", data=body, content_type="application/json").status_code == 200
+        proxy.retarget(bare.port)  # the name now leads to a server without AOF
+
+        answer = client.post("/notify", data=body, content_type="application/json")
+    finally:
+        proxy.close()
+
+    assert answer.status_code == 503
+    assert "DLRHOOK_DURABILITY=disk needs the server's AOF" in caplog.text
+    assert bare.client().xlen(keys.REPORTS) == 0  # refused before anything was written

@@ -191,11 +191,12 @@ class Durability:
 
     def _refresh(self, conn: redis.Redis) -> None:
         server = read_server(conn)
-        self.checked_at = time.monotonic()
         old, known = self.current, self.server
         if old is not None and server == known:
+            self.checked_at = time.monotonic()
             return
-        new = plan_for(self.settings, server)
+        new = plan_for(self.settings, server)  # raises before anything is kept: read again next time
+        self.checked_at = time.monotonic()
         same_server = old is not None and known is not None and server.run_id == known.run_id
         if same_server and self.settings.durability == "auto":
             assert old is not None
