@@ -7,13 +7,14 @@ The attack, all from one asyncio loop on loopback:
 - ``silent``: connects and sends nothing at all;
 - ``trickle``: sends a whole header (valid token, ``Content-Length: 100000``), then its body one
   byte a second;
+- ``anon_trickle``: the same without credentials;
 - ``idle``: one ``GET /healthz`` answered on a keep-alive connection, then nothing.
 
 While they are open, one legitimate push (one report, a new messageId each time) is sent every
 half second on a fresh connection and timed to its answer. Each hostile socket records when the
 server cut it off and the status line it was sent, if any.
 
-    python -m bench.hostile [--half-open 200 --silent 100 --trickle 300 --idle 100]
+    python -m bench.hostile [--half-open 200 --silent 100 --trickle 300 --anon-trickle 100 --idle 100]
         [--worker-class gthread]   # the 0.2 baseline: gunicorn gthread, 4 threads
 
 The system test (tests/system/test_hostile_web.py) runs the same attack with fewer sockets.
@@ -39,7 +40,7 @@ from pathlib import Path
 from dlrhook.dev.embedded import EmbeddedRedis, free_port
 
 TOKEN = "bench-hostile-token"  # noqa: S105  (the test service's own)
-KINDS = ("half_open", "silent", "trickle", "idle")
+KINDS = ("half_open", "silent", "trickle", "anon_trickle", "idle")
 
 
 @dataclass
@@ -127,13 +128,14 @@ async def _hostile(sock: Socket, port: int, stop: asyncio.Event) -> None:
             writer.write(f"POST /notify?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
         elif sock.kind == "idle":
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        elif sock.kind == "trickle":
+        elif sock.kind in ("trickle", "anon_trickle"):
+            query = f"?token={TOKEN}" if sock.kind == "trickle" else ""
             writer.write(
-                f"POST /notify?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"POST /notify{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 "Content-Length: 100000\r\n\r\n".encode()
             )
         await writer.drain()
-        while sock.kind == "trickle" and not watcher.done() and not stop.is_set():
+        while sock.kind.endswith("trickle") and not watcher.done() and not stop.is_set():
             await asyncio.sleep(1)
             writer.write(b" ")
             await writer.drain()
@@ -225,13 +227,15 @@ def summary(outcome: Outcome) -> list[str]:
         if outcome.of(kind):
             longest = outcome.longest(kind)
             held = "still open after 60 s" if longest is None else f"all cut off within {longest:.1f} s"
-            lines.append(f"{kind} x{len(outcome.of(kind))}: {held}; answers {outcome.statuses(kind)}")
+            waits = [s.answered - s.opened for s in outcome.of(kind) if s.answered is not None]
+            answered = f" after {min(waits):.1f} to {max(waits):.1f} s" if waits else ""
+            lines.append(f"{kind} x{len(outcome.of(kind))}: {held}; answers {outcome.statuses(kind)}{answered}")
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for kind, default in zip(KINDS, (200, 100, 300, 100), strict=True):
+    for kind, default in zip(KINDS, (200, 100, 300, 100, 100), strict=True):
         parser.add_argument(f"--{kind.replace('_', '-')}", type=int, default=default)
     parser.add_argument("--worker-class", default="", help="override gunicorn's worker class (gthread: 0.2)")
     args = parser.parse_args()
