@@ -228,8 +228,8 @@ def summary(outcome: Outcome) -> list[str]:
             longest = outcome.longest(kind)
             held = "still open after 60 s" if longest is None else f"all cut off within {longest:.1f} s"
             waits = [s.answered - s.opened for s in outcome.of(kind) if s.answered is not None]
-            answered = f" after {min(waits):.1f} to {max(waits):.1f} s" if waits else ""
-            lines.append(f"{kind} x{len(outcome.of(kind))}: {held}; answers {outcome.statuses(kind)}{answered}")
+            after = f" after {min(waits):.1f} to {max(waits):.1f} s" if waits else ""
+            lines.append(f"{kind} x{len(outcome.of(kind))}: {held}; answers {outcome.statuses(kind)}{after}")
     return lines
 
 
