@@ -22,6 +22,9 @@ RETRY_DELAYS = (10, 60, 300, 1800, 7200)
 DEDUP_TTL = 48 * 3600
 #: 2000 reports with generous callbackData fit in 8 MiB of JSON or XML.
 MAX_BODY = 8 * 1024 * 1024
+#: Seconds a push's body may take to arrive, from the end of its headers (408 past it): 8 MiB at
+#: about 7 Mbit/s, and well inside Heroku's 30 s for a whole request.
+BODY_TIMEOUT = 10.0
 #: Most reports in one push: five times Infobip's largest bucket (2000, ``maxBucketSize``).
 MAX_REPORTS = 10_000
 #: Most quarantined reports whose field errors a push answer lists; ``errorsOmitted`` counts the rest.
@@ -87,8 +90,8 @@ DURABILITY = "auto"
 DURABILITY_REPLICAS = 1
 #: Seconds a push waits for its durability level before it is answered 503. A healthy replica
 #: acknowledges in well under a millisecond and an AOF fsync takes milliseconds; a wait of a
-#: second means a lagging replica or a stalled disk. It also bounds how long a burst can hold
-#: gunicorn's threads (4 a process): past it, a 503 and Infobip's retry beat a timed-out request.
+#: second means a lagging replica or a stalled disk. It also bounds how long a burst holds Redis
+#: connections (one per waiting push): past it, a 503 and Infobip's retry beat a pile-up.
 DURABILITY_TIMEOUT = 1.0
 #: Seconds between two reads of the server's replication and persistence state (INFO) per process.
 DURABILITY_RECHECK = 5.0

@@ -90,7 +90,8 @@ def test_auto_without_aof_acknowledges_in_memory_and_says_what_to_change(
 
 
 def test_readyz_names_the_level_in_force(make_app: Callable[..., Flask], primary: Server) -> None:
-    body = make_app(REDIS_URL=primary.url).test_client().get("/readyz").get_json()
+    client = make_app(REDIS_URL=primary.url, DLRHOOK_API_TOKEN="ops-token").test_client()
+    body = client.get("/readyz", headers={"Authorization": "Bearer ops-token"}).get_json()
     assert body["durability"] == "disk"
 
 
