@@ -156,16 +156,11 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
     port, web = start_web(server, tmp_path)
     record = tmp_path / "delivered.txt"
     workers_first = run % 2 == 0  # even runs: the flood and the fill happen while a worker runs
+    worker_env = {"REDIS_URL": server.url, "DLRHOOK_HANDLERS": "test-file", "DLRHOOK_TEST_FILE": str(record)}
     try:
         if workers_first:
             # A slow handler, so that a backlog builds up while the worker runs.
-            worker = supervise(
-                1,
-                REDIS_URL=server.url,
-                DLRHOOK_HANDLERS="test-file",
-                DLRHOOK_TEST_FILE=str(record),
-                DLRHOOK_TEST_FILE_DELAY="0.0005",
-            )
+            workers = [supervise(1, **worker_env, DLRHOOK_TEST_FILE_DELAY="0.0005")]
             wait_until(lambda: conn.scard("rq:workers") == 1, 30, "the worker to be up")
             conn.config_set("maxmemory", str(MAXMEMORY // 2))  # tighter, so the flood reaches the mark
         accepted, refused = flood(port, run)
@@ -181,17 +176,18 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
         full_at = time.monotonic()
         assert _request(port, "POST", "/notify", body(f"r{run}-full", 1)[1])[0] == 503
         if not workers_first:
-            worker = supervise(2, REDIS_URL=server.url, DLRHOOK_HANDLERS="test-file", DLRHOOK_TEST_FILE=str(record))
-
+            workers = [supervise(1, **worker_env) for _ in range(2)]
         wait_until(lambda: accepted <= delivered(record), 120, "every accepted report to be delivered")
         drained_after = time.monotonic() - full_at
         later_ids, later = body(f"r{run}-later", 1)
         wait_until(lambda: _request(port, "POST", "/notify", later)[0] == 200, 60, "a push to be accepted again")
         accepted_after = time.monotonic() - full_at
         wait_until(lambda: set(later_ids) <= delivered(record), 60, "the later push to be delivered")
-        assert worker.starts == 1, worker.output()  # the worker never exited
+        output = "".join(w.output() for w in workers)
+        assert all(w.starts == 1 for w in workers), output  # no worker ever exited
         if not workers_first:  # (a drain already running when Redis fills up needs no write to go on)
-            assert "delivering with the commands a full Redis accepts" in worker.output()
+            # At least one of them delivered without RQ (the other may find room already made).
+            assert "delivering with the commands a full Redis accepts" in output
         print(
             f"\nfull-redis run {run} ({'worker running' if workers_first else 'worker started after'}): "
             f"{len(accepted)} reports answered 200, {refused} pushes refused 503; after the flood Redis "
