@@ -140,7 +140,7 @@ def test_a_channels_reports_are_valid_and_a_share_of_delivered_messages_is_repor
     assert len(reports) == 1000
     assert 150 < len(seen) < 300  # 0.3 of the ~80 % of messages that end delivered
     assert {r["message_id"] for r in seen} <= delivered
-    assert all(r["to"] == r_raw["from"] for r, r_raw in zip(loaded, reports, strict=True) if r["kind"] == "seen")
+    assert all(r["to"] == r_raw["to"] for r, r_raw in zip(loaded, reports, strict=True) if r["kind"] == "seen")
     assert not any("channel" in r for r in reports)  # WhatsApp bodies do not name their channel
 
 
