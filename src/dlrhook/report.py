@@ -62,9 +62,9 @@ class DeliveryReport:
 
     ``key`` is a stable identity (for a delivery report: message id, status, error and done
     time; for a seen report: message id and seen time; for an event: its ``eventId``): the same
-    report pushed twice, or pushed and pulled, has the same key. ``channel`` is Infobip's name of the channel, upper case
-    (``SMS``, ``WHATSAPP``, ``VIBER``, ...). ``raw`` is the report as received, unknown fields
-    included.
+    report pushed twice, or pushed and pulled, has the same key. ``channel`` is Infobip's name
+    of the channel, upper case (``SMS``, ``WHATSAPP``, ``VIBER``, ...). ``raw`` is the report as
+    received, unknown fields included.
     """
 
     key: str

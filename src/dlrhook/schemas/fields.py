@@ -100,6 +100,8 @@ class TextOrInt(String):
     default_error_messages = {"range": "Must be text or a whole number from {low} to {high}."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, float | decimal.Decimal) and _between(value, MIN_INT, MAX_INT) and value == int(value):
+            value = int(value)  # 22801.0: a JSON integer written with a fraction
         if isinstance(value, int) and not isinstance(value, bool):
             if not MIN_INT <= value <= MAX_INT:
                 raise self.make_error("range", low=MIN_INT, high=MAX_INT)
@@ -114,13 +116,17 @@ class Identifier(String):
 
     default_error_messages = {"blank": "Must not be blank.", "invalid": "Must be text or a number."}
 
+    def __init__(self, *, blank: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.blank = blank  # whether "" (or only spaces) is a value
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, int | decimal.Decimal | float):
             value = str(value)
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.strip():
+        if not self.blank and not text.strip():
             raise self.make_error("blank")
         return text
 

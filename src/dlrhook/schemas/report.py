@@ -89,7 +89,7 @@ class ReportSchema(LeanSchema):
     # Email user events (kind "event"): OPENED, CLICKED, UNSUBSCRIBED, COMPLAINED, LATE_BOUNCE.
     event = UpperString(data_key="notificationType", allow_none=True)
     url = String(allow_none=True)
-    event_id = Identifier(data_key="eventId", allow_none=True)
+    event_id = Identifier(data_key="eventId", allow_none=True, blank=True)  # blank: as absent (the key)
 
     @pre_load
     def _v3_names(self, data: Any, **kwargs: Any) -> Any:

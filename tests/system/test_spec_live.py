@@ -1,0 +1,77 @@
+"""Every example of Infobip's OpenAPI spec through the real processes: `dlrhook web`
+(gunicorn) answers each push, a supervised `dlrhook worker` hands each report to the
+``test-record`` handler and the ``status`` handler, and the handler sees the fields the spec
+gives it (``tests/spec/expect.py``); the read API shows an email's first open.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from tests.plugins.dlrhook_testplugin import calls
+from tests.spec.expect import examples, expected, url_channel
+from tests.support import wait_until
+from tests.support.supervisor import Supervised
+from tests.support.web import Web
+
+pytestmark = pytest.mark.slow
+
+
+def _items(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    from dlrhook.parsing import parse_body
+
+    if "xml" in content_type:
+        return parse_body(body, content_type)
+    document = json.loads(body)
+    return document.get("results", [document])  # type: ignore[no-any-return]
+
+
+def test_every_spec_example_reaches_a_handler_through_the_real_web_and_worker(
+    conn: redis_lib.Redis, start_web: Callable[..., Web], supervise: Callable[..., Supervised]
+) -> None:
+    web = start_web(DLRHOOK_API_TOKEN="read-token")
+    supervise(1, DLRHOOK_HANDLERS="test-record,status")
+    accepted = 0
+    candidates: dict[str, list[dict[str, str]]] = {}
+    for example in examples():
+        status, answer = web.request("POST", example.url, example.body, example.content_type)
+        assert status == 200, (example.file, answer)
+        result = json.loads(answer)
+        assert result["quarantined"] == 0, (example.file, result)
+        accepted += result["accepted"]
+        for raw in _items(example.body, example.content_type):
+            want = expected(raw, example.kind, url_channel(example.url))
+            candidates.setdefault(str(raw["messageId"]), []).append(want)
+
+    assert accepted >= 20  # the distinct reports (its XML examples repeat its JSON ones)
+    wait_until(lambda: len(calls(conn, "test-record")) >= accepted, 60, f"{accepted} reports at the handler")
+    got = calls(conn, "test-record")
+    assert len(got) == accepted
+    for report in got:
+        wants = candidates[eval(report["message_id"])]  # noqa: S307 - our own repr of a str
+        assert any({k: report[k] for k in want} == want for want in wants), report
+
+    opened = next(e for e in examples() if e.file.endswith("open-reports.json"))
+    message_id = json.loads(opened.body)["messageId"]
+
+    def folded() -> dict[str, Any] | None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web.port}/messages/{message_id}", headers={"Authorization": "Bearer read-token"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - our own local server
+                return json.loads(answer.read())  # type: ignore[no-any-return]
+        except urllib.error.HTTPError:
+            return None
+
+    wait_until(lambda: (record := folded()) is not None and record["openedAt"] is not None, 30, "the folded open")
+    record = folded()
+    assert record is not None
+    assert record["status"] is None and record["final"] is False  # an event is no status
+    assert set(record["events"]) == {"OPENED", "CLICKED", "UNSUBSCRIBED", "COMPLAINED", "LATE_BOUNCE"}
