@@ -50,7 +50,7 @@ def push(
 
 def test_the_samples_are_the_specs_report_webhooks() -> None:
     ids = {w["id"] for w in manifest()["webhooks"]}
-    assert len(ids) == 15 and len(EXAMPLES) >= 35
+    assert len(ids) >= 15 and len(EXAMPLES) >= 35
     assert {e.content_type for e in EXAMPLES} == {"application/json", "application/xml"}
     assert {e.kind for e in EXAMPLES} == {"delivery", "seen", "event"}
 
