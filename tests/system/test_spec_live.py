@@ -75,3 +75,25 @@ def test_every_spec_example_reaches_a_handler_through_the_real_web_and_worker(
     assert record is not None
     assert record["status"] is None and record["final"] is False  # an event is no status
     assert set(record["events"]) == {"OPENED", "CLICKED", "UNSUBSCRIBED", "COMPLAINED", "LATE_BOUNCE"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"channel": "email", "events": 0.8},
+        {"channel": "rcs", "fmt": "xml"},
+        {"channel": "mms", "fmt": "xml"},
+        {"channel": "sms", "fmt": "xml", "messages_api": True},
+    ],
+    ids=["email-events", "rcs-xml", "mms-xml", "messages-api-xml"],
+)
+def test_dlrhook_simulate_sends_each_spec_shape_and_the_real_web_takes_all(
+    start_web: Callable[..., Web], options: dict[str, Any]
+) -> None:
+    from dlrhook.dev.simulate import simulate
+
+    web = start_web()
+    summary = simulate(web.url, count=200, batch_size=50, concurrency=2, seed=1, **options)
+
+    assert summary.failed == 0
+    assert (summary.accepted + summary.duplicates, summary.quarantined) == (200, 0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 from dlrhook.dev.simulate.channels import CHANNELS, MESSAGES_API_XML_ROOT, Channel, channel_url, check_channel
 from dlrhook.dev.simulate.encode import encode, encode_event
@@ -45,8 +46,23 @@ __all__ = [
     "encode_event",
     "generate",
     "parse_mix",
+    "push_bodies",
     "simulate",
 ]
+
+
+def push_bodies(
+    reports: list[dict[str, Any]], *, fmt: str, v3: bool, channel: str, messages_api: bool, batch_size: int
+) -> list[tuple[int, bytes]]:
+    """(reports in it, body) of each POST: batches of *batch_size* reports in the channel's JSON
+    or XML form, then each Email user event in a body of its own."""
+    root = MESSAGES_API_XML_ROOT if messages_api else (CHANNELS[channel].xml_root if channel != "sms" else None)
+    batched = [r for r in reports if "notificationType" not in r]
+    bodies = [
+        (len(batched[i : i + batch_size]), encode(batched[i : i + batch_size], fmt, v3, root))
+        for i in range(0, len(batched), batch_size)
+    ]
+    return bodies + [(1, encode_event(r)) for r in reports if "notificationType" in r]
 
 
 def simulate(
@@ -109,13 +125,7 @@ def simulate(
         messages_api=messages_api,
         events=events,
     )
-    root = MESSAGES_API_XML_ROOT if messages_api else (CHANNELS[channel].xml_root if channel != "sms" else None)
-    batched = [r for r in reports if "notificationType" not in r]
-    bodies = [
-        (len(batched[i : i + batch_size]), encode(batched[i : i + batch_size], fmt, v3, root))
-        for i in range(0, len(batched), batch_size)
-    ]
-    bodies += [(1, encode_event(r)) for r in reports if "notificationType" in r]
+    bodies = push_bodies(reports, fmt=fmt, v3=v3, channel=channel, messages_api=messages_api, batch_size=batch_size)
     summary = Summary(target=target.display, reports=len(reports), resent=resent, batches=len(bodies))
     send(target, bodies, rate=rate, concurrency=concurrency, summary=summary)
     return summary
