@@ -97,3 +97,23 @@ def test_dlrhook_simulate_sends_each_spec_shape_and_the_real_web_takes_all(
 
     assert summary.failed == 0
     assert (summary.accepted + summary.duplicates, summary.quarantined) == (200, 0)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--channel", "rcs", "--xml"], ["--channel", "email", "--events", "0.7"]], ids=["rcs-xml", "email-events"]
+)
+def test_the_simulate_command_takes_xml_and_events_flags(
+    start_web: Callable[..., Web], process_env: dict[str, str], flags: list[str]
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    web = start_web()
+    dlrhook = str(Path(sys.executable).parent / "dlrhook")
+    command = [dlrhook, "simulate", "--url", web.url, "--count", "100", "--json", *flags]
+    done = subprocess.run(command, env=process_env, capture_output=True, timeout=120, check=False)
+
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    assert (summary["accepted"] + summary["duplicates"], summary["quarantined"]) == (100, 0)

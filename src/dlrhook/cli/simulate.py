@@ -18,6 +18,7 @@ from dlrhook.cli.common import settings_or_exit
 @click.option(
     "--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "xml"]), help="body format"
 )
+@click.option("--xml", "xml", is_flag=True, help="XML bodies, each channel's form in Infobip's spec (= --format xml)")
 @click.option("--mix", default=None, help="status weights, e.g. delivered=70,pending-delivered=10,rejected=5")
 @click.option(
     "--duplicates",
