@@ -170,7 +170,7 @@ def _event_names(data: dict[str, Any]) -> None:
     if "to" not in data and "recipient" in data:
         data["to"] = data["recipient"]
     when = data.get("sendDateTime")
-    if "sentAt" not in data and when is not None and not isinstance(when, bool):
+    if "sentAt" not in data and when is not None and not isinstance(when, bool) and len(str(when)) <= 40:
         try:
             ms = _Decimal(when) if isinstance(when, int | str) else _Decimal(str(when))
             if ms.is_finite() and _MS_RANGE[0] <= ms <= _MS_RANGE[1]:

@@ -70,3 +70,18 @@ def test_an_xml_price_longer_than_any_double_is_quarantined_and_one_as_long_as_a
     too_long = client.post("/notify/mms", data=xml("0." + "1" * MAX_NUMBER_LENGTH), content_type="application/xml")
     assert too_long.get_json()["quarantined"] == 1
     assert "pricePerMessage" in too_long.get_json()["errors"]["0"]["price"]
+
+
+def test_a_user_events_send_time_is_read_from_epoch_milliseconds_and_one_out_of_range_is_left_in_raw() -> None:
+    from datetime import UTC, datetime
+
+    def sent(value: object) -> object:
+        event = {"notificationType": "OPENED", "messageId": 1704106800000, "sendDateTime": value}
+        loaded = ReportSchema().load(event)
+        assert (loaded["kind"], loaded["message_id"], loaded["channel"]) == ("event", "1704106800000", "EMAIL")
+        return loaded.get("sent_at")
+
+    assert sent(1704106800000) == datetime(2024, 1, 1, 11, 0, tzinfo=UTC)
+    assert sent("1704106800000") == datetime(2024, 1, 1, 11, 0, tzinfo=UTC)
+    assert sent(Decimal("1704106800000.5")) == datetime(2024, 1, 1, 11, 0, tzinfo=UTC)
+    assert sent(1e300) is None and sent(-1e20) is None and sent("soon") is None and sent("9" * 5000) is None
