@@ -115,3 +115,23 @@ def test_the_specs_five_user_events_sharing_one_event_id_are_five_events(
         "OPENED",
         "UNSUBSCRIBED",
     ]
+
+
+@pytest.mark.parametrize("url", ["/notify", "/notify/sms", "/notify/messages"])
+def test_a_user_event_pushed_to_another_url_is_still_an_email_event(
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+    conn: redis_lib.Redis,
+    url: str,
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    clicked = next(e for e in EXAMPLES if e.file.endswith("click-reports.json"))
+    answer = make_app().test_client().post(url, data=clicked.body, content_type="application/json")
+    assert answer.get_json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    run_jobs(settings)
+
+    [report] = calls(conn, "test-record")
+    assert (report["kind"], report["channel"], report["event"]) == ("'event'", "'EMAIL'", "'CLICKED'")
+    assert report["url"] == repr("https://www.somelink.com")
+    assert report["status.name"] == "None" and report["final"] == "False"
