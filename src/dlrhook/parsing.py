@@ -69,7 +69,7 @@ def _decimal(text: str) -> Decimal:
     zero): Infobip's numbers are small counts and prices, and anything past that (``1e1000000``,
     ``-1e400``) would cost seconds or raise wherever it is converted or written back as JSON.
     A literal longer than ``MAX_NUMBER_LENGTH`` (room for the exact expansion of any double) is
-    refused before it is converted, so each conversion costs microseconds.
+    refused before it is converted, so the work each literal costs is bounded.
     """
     if len(text) > MAX_NUMBER_LENGTH:
         raise _BadNumber(
