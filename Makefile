@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The clean venv `make test-wheel` installs the built wheel into.
 WHEEL_VENV ?= .venv-wheel
 
-.PHONY: run test lint test-wheel bench clean redis-server
+.PHONY: run test lint test-wheel bench clean redis-server spec-check spec-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,24 @@ test-wheel: $(BIN)/.installed redis-server
 	DLRHOOK_TEST_WHEEL=1 $(WHEEL_VENV)/bin/pytest -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) $(WHEEL_VENV) dist build .dlrhook .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WHEEL_VENV) dist build .dlrhook .pytest_cache .mypy_cache .ruff_cache .spec-check
+
+# Infobip's OpenAPI spec as the judge (README, "Channels"). SPEC= the folder of Infobip's
+# infobip-<api>-openapi.json files (github.com/api-evangelist/infobip's openapi/), or the files.
+# spec-check: extract its report webhooks' examples and schemas into .spec-check and run the
+# spec tests against them (200 generated bodies a webhook), the committed samples untouched.
+# spec-update: replace tests/samples/spec with them (then commit, and update the README note).
+SPEC_EXAMPLES ?= 200
+spec-check: $(BIN)/.installed
+	@test -n "$(SPEC)" || (echo "usage: make spec-check SPEC=path/to/infobip/openapi" >&2; exit 2)
+	rm -rf .spec-check
+	$(BIN)/python -m tests.spec.extract $(SPEC) --out .spec-check
+	DLRHOOK_SPEC_SAMPLES=$(CURDIR)/.spec-check DLRHOOK_SPEC_EXAMPLES=$(SPEC_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/unit/spec
+
+spec-update: $(BIN)/.installed
+	@test -n "$(SPEC)" || (echo "usage: make spec-update SPEC=path/to/infobip/openapi" >&2; exit 2)
+	rm -rf tests/samples/spec/schemas tests/samples/spec/manifest.json tests/samples/spec/*--*
+	$(BIN)/python -m tests.spec.extract $(SPEC) --out tests/samples/spec
 
 # The performance table (README, "Performance"). Needs wrk, from Debian's packages.
 bench: $(BIN)/.installed

@@ -18,13 +18,17 @@ from defusedxml import DefusedXmlException
 
 from dlrhook.defaults import MAX_DEPTH
 from dlrhook.errors import PushRejected
+from dlrhook.schemas.fields import MAX_NUMBER_LENGTH
 
 _Sized = TypeVar("_Sized", bound=Sized)
 
 JSON_TYPES = frozenset({"application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})
-#: Root elements Infobip uses: v1 ``reportResponse``, v3 ``DeliveryReports``.
-XML_ROOTS = frozenset({"reportResponse", "DeliveryReports"})
+#: Tags of the elements that hold one report inside ``<results>``: each API of Infobip's spec
+#: names its XML root differently (``reportResponse``, ``DeliveryReports``, ``MmsReportRequest``,
+#: ``RcsWebhookDeliveryReports``, ...), and some write each report as a ``<results>`` element
+#: inside ``<results>``: any root is read, and items of either tag.
+XML_ITEMS = frozenset({"result", "results"})
 
 
 def media_type(content_type: str | None) -> str:
@@ -64,8 +68,13 @@ def _decimal(text: str) -> Decimal:
     Only numbers a 64-bit float can hold are read (finite, and not a non-zero that rounds to
     zero): Infobip's numbers are small counts and prices, and anything past that (``1e1000000``,
     ``-1e400``) would cost seconds or raise wherever it is converted or written back as JSON.
-    Converting the literal is linear in its length; the body size limit bounds that.
+    A literal longer than ``MAX_NUMBER_LENGTH`` (room for the exact expansion of any double) is
+    refused before it is converted, so the work each literal costs is bounded.
     """
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise _BadNumber(
+            f"the body holds a number written in {len(text)} characters: {_quote(text)} (at most {MAX_NUMBER_LENGTH})"
+        )
     try:
         value = Decimal(text)
         as_float = float(text)
@@ -109,7 +118,10 @@ def parse_json(body: bytes) -> Any:
 
 
 def results_of(document: Any) -> list[Any]:
-    """The ``results`` list of a decoded document."""
+    """The ``results`` list of a decoded document; an Email user event (one flat object with
+    ``notificationType`` and no ``results``, as Infobip pushes them) is a list of itself."""
+    if isinstance(document, dict) and "results" not in document and "notificationType" in document:
+        return [document]
     if not isinstance(document, dict):
         raise PushRejected(
             "bad_body",
@@ -139,7 +151,9 @@ def _at_most(results: _Sized, max_reports: int | None) -> _Sized:
 def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
     """Parse an Infobip XML push into raw report dicts (every leaf is text, as in XML).
 
-    More than *max_reports* ``<result>`` elements are refused before any is converted.
+    The root may have any name; its ``<results>`` child holds one element per report, named
+    ``<result>`` or ``<results>`` (:data:`XML_ITEMS`); a root that is itself ``<results>`` holds
+    them directly. More than *max_reports* items are refused before any is converted.
 
     defusedxml refuses DTDs, entity declarations and external references: a billion-laughs
     body fails here, before any expansion.
@@ -154,16 +168,16 @@ def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
         ) from None
     except SafeET.ParseError as exc:
         raise PushRejected("bad_body", f"the body is not valid XML: {exc}") from None
-    if root.tag not in XML_ROOTS:
-        raise PushRejected(
-            "bad_body", f"unexpected XML root <{root.tag}>; expected <reportResponse> or <DeliveryReports>"
-        )
     results = root.find("results")
+    if results is None and root.tag == "results":
+        results = root
     if results is None:
         raise PushRejected(
-            "bad_body", "the XML body has no <results> element", {"results": ["Missing data for required field."]}
+            "bad_body",
+            f"the XML body <{root.tag}> has no <results> element",
+            {"results": ["Missing data for required field."]},
         )
-    return [_element_value(child, 1) if child.tag == "result" else None for child in _at_most(results, max_reports)]
+    return [_element_value(child, 1) if child.tag in XML_ITEMS else None for child in _at_most(results, max_reports)]
 
 
 def _element_value(element: Element, depth: int) -> Any:

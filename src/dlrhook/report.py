@@ -54,14 +54,17 @@ class Error:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """One report, as every handler receives it: a delivery report (``kind == "delivery"``) or
-    a seen report (``kind == "seen"``: ``seen_at`` set, ``status`` and ``error`` None).
+    """One report, as every handler receives it: a delivery report (``kind == "delivery"``), a
+    seen report (``kind == "seen"``: ``seen_at`` set, ``status`` and ``error`` None), or an
+    Email user event (``kind == "event"``: ``event`` is ``OPENED``, ``CLICKED``,
+    ``UNSUBSCRIBED``, ``COMPLAINED`` or ``LATE_BOUNCE``, ``url`` the link clicked, ``event_id``
+    Infobip's id of the event; ``status`` and ``error`` None; device and geo details in ``raw``).
 
     ``key`` is a stable identity (for a delivery report: message id, status, error and done
-    time; for a seen report: message id and seen time): the same report pushed twice, or pushed
-    and pulled, has the same key. ``channel`` is Infobip's name of the channel, upper case
-    (``SMS``, ``WHATSAPP``, ``VIBER``, ...). ``raw`` is the report as received, unknown fields
-    included.
+    time; for a seen report: message id and seen time; for an event: its ``eventId``): the same
+    report pushed twice, or pushed and pulled, has the same key. ``channel`` is Infobip's name
+    of the channel, upper case (``SMS``, ``WHATSAPP``, ``VIBER``, ...). ``raw`` is the report as
+    received, unknown fields included.
     """
 
     key: str
@@ -86,10 +89,27 @@ class DeliveryReport:
     kind: str
     seen_at: datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Email user events (kind "event"); None on other reports. After ``raw``: they were added
+    # later, with defaults, so code that builds reports by keyword keeps working.
+    event: str | None = None
+    url: str | None = None
+    event_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status is None and self.kind != "seen":
+        if self.status is None and self.kind == "delivery":
             raise ValueError(f"a {self.kind} report without a status")
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When what the report tells happened: ``done_at`` (a delivery report), ``seen_at``
+        (seen), else ``received_at``. Infobip's user events carry no time of their own
+        (``sendDateTime``, ``sent_at``, is when the email was sent) and are pushed as they
+        happen, so an event's is when dlrhook received it."""
+        if self.kind == "delivery" and self.done_at is not None:
+            return self.done_at
+        if self.kind == "seen" and self.seen_at is not None:
+            return self.seen_at
+        return self.received_at
 
     @property
     def final(self) -> bool:

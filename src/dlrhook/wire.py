@@ -41,10 +41,27 @@ def report_key(loaded: dict[str, Any]) -> str:
     of its message's delivery report. The channel is not part of it: one message has one
     channel, and a report pushed to ``/notify`` and pulled from ``/viber/2/reports`` is one
     report. Times are compared in UTC, so ``+0100`` and ``+01:00`` spellings are one report.
+    An Email user event's is its ``eventId`` (Infobip: "can be used for deduplication"), with
+    its message id and event name (the spec's own examples give five different events one
+    ``eventId``); one without (the spec requires none) is identified by message id, event, url
+    and recipient.
     """
+    if loaded.get("kind") == "event":
+        event_id = loaded.get("event_id")
+        if event_id is not None and event_id.strip():
+            parts: tuple[str, ...] = (loaded["message_id"], "event", str(loaded.get("event")), event_id)
+        else:
+            parts = (
+                loaded["message_id"],
+                "event",
+                str(loaded.get("event")),
+                str(loaded.get("url")),
+                str(loaded.get("to")),
+            )
+        return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     if loaded.get("kind") == "seen":
         seen = loaded.get("seen_at")
-        parts: tuple[str, ...] = (loaded["message_id"], "seen", seen.astimezone(UTC).isoformat() if seen else "")
+        parts = (loaded["message_id"], "seen", seen.astimezone(UTC).isoformat() if seen else "")
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     status = loaded["status"]
     error = loaded.get("error") or {}

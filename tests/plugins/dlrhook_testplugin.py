@@ -47,11 +47,15 @@ def describe(report: DeliveryReport) -> dict[str, str]:
         "channel",
         "kind",
         "seen_at",
+        "event",
+        "url",
+        "event_id",
+        "occurred_at",
     ]
     out = {name: repr(getattr(report, name)) for name in names}
     for name in ("price_per_message", "currency"):
         out[f"price.{name}"] = repr(getattr(report.price, name)) if report.price else "None"
-    for name in ("group_id", "group_name", "id", "name", "description"):
+    for name in ("group_id", "group_name", "id", "name", "description", "action"):
         out[f"status.{name}"] = repr(getattr(report.status, name)) if report.status else "None"
     for name in ("group_id", "group_name", "id", "name", "description", "permanent"):
         out[f"error.{name}"] = repr(getattr(report.error, name)) if report.error else "None"

@@ -112,15 +112,35 @@ def test_each_channels_sample_reaches_the_handler_with_its_channel_and_kind(
         assert report["seen_at"] == "None"
 
 
-def test_a_seen_report_swaps_from_and_to_so_that_to_is_always_the_recipient(
+def test_a_seen_reports_to_is_the_recipient_as_in_the_specs_examples(
     conn: redis_lib.Redis, deliver: Callable[..., list[dict]]
 ) -> None:
     deliver("/notify/whatsapp", "whatsapp-delivery.json", "whatsapp-seen.json")
 
     delivery, seen = received(conn)
     assert delivery["to"] == seen["to"] == repr("41793026731")
-    assert seen["sender"] == repr("385919998888")  # the business number, Infobip's `to`
-    assert json.loads(seen["raw"])["to"] == "385919998888"  # the raw report as received
+    assert seen["sender"] == repr("385919998888")  # the business number, Infobip's `from`
+    assert json.loads(seen["raw"])["from"] == "385919998888"  # the raw report as received
+
+
+def test_a_seen_report_whose_contact_is_its_from_is_swapped_so_that_to_is_the_end_user(
+    conn: redis_lib.Redis, make_app: Callable[..., Flask], worker_env: Callable[..., Settings], run_jobs: Callable
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    raw = {
+        "messageId": "m-contact",
+        "from": "41793026731",
+        "to": "385919998888",
+        "seenAt": "2019-04-09T16:02:11.251-0300",
+        "contact": {"phoneNumber": "41793026731"},  # the end user, as WhatsApp writes it
+    }
+    answer = make_app().test_client().post("/notify/whatsapp", json={"results": [raw]})
+    assert answer.get_json()["accepted"] == 1
+    run_jobs(settings)
+
+    [seen] = received(conn)
+    assert (seen["to"], seen["sender"]) == (repr("41793026731"), repr("385919998888"))
+    assert json.loads(seen["raw"]) == raw
 
 
 def test_the_messages_api_form_reads_destination_integer_mcc_mnc_and_platform(

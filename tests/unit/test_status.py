@@ -384,3 +384,54 @@ def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(
         "final": 1,
         "byStatusGroup": {"DELIVERED": 1},
     }
+
+
+def _event(delivered: object, name: str, key: str, hours: float) -> object:
+    return dataclasses.replace(
+        delivered,  # type: ignore[type-var]
+        status=None,
+        error=None,
+        kind="event",
+        event=name,
+        key=key,
+        received_at=SENT + timedelta(hours=hours),
+    )
+
+
+def test_email_user_events_set_their_first_times_and_never_move_the_status(conn: redis_lib.Redis) -> None:
+    delivered = report("m", "DELIVERED_TO_HANDSET", 5)
+    pending = report("m", "PENDING_ENROUTE", 7)
+    opened_late = _event(delivered, "OPENED", "e-2", 5)
+    opened_early = _event(delivered, "OPENED", "e-1", 2)
+    clicked = _event(delivered, "CLICKED", "e-3", 3)
+    unsubscribed = _event(delivered, "UNSUBSCRIBED", "e-4", 4)
+
+    status.fold(conn, [opened_late, pending], ttl=TTL)  # type: ignore[list-item]
+    status.fold(conn, [clicked, delivered, opened_early, unsubscribed, opened_late], ttl=TTL)  # type: ignore[list-item]
+
+    record = status.message(conn, "m")
+    assert record is not None
+    assert record["openedAt"] == (SENT + timedelta(hours=2)).isoformat()  # the earliest open
+    assert record["clickedAt"] == (SENT + timedelta(hours=3)).isoformat()
+    assert record["unsubscribedAt"] == (SENT + timedelta(hours=4)).isoformat()
+    assert set(record["events"]) == {"OPENED", "CLICKED", "UNSUBSCRIBED"}
+    assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
+    assert sorted(names(record)) == ["DELIVERED_TO_HANDSET", "PENDING_ENROUTE"]  # events are no status
+    assert status.bulk(conn, "BULK-1") == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"DELIVERED": 1},
+    }
+
+
+def test_an_event_of_a_message_with_no_delivery_report_yet_has_a_record_without_status(conn: redis_lib.Redis) -> None:
+    opened = _event(report("m", "DELIVERED_TO_HANDSET", 5), "OPENED", "e-1", 1)
+
+    status.fold(conn, [opened], ttl=TTL)  # type: ignore[list-item]
+
+    record = status.message(conn, "m")
+    assert record is not None
+    assert (record["status"], record["final"], record["history"]) == (None, False, [])
+    assert record["openedAt"] == (SENT + timedelta(hours=1)).isoformat()
+    assert status.bulk(conn, "BULK-1") is None  # an event counts no message in its bulk

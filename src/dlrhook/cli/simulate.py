@@ -18,6 +18,7 @@ from dlrhook.cli.common import settings_or_exit
 @click.option(
     "--format", "fmt", default="json", show_default=True, type=click.Choice(["json", "xml"]), help="body format"
 )
+@click.option("--xml", "xml", is_flag=True, help="XML bodies, each channel's form in Infobip's spec (= --format xml)")
 @click.option("--mix", default=None, help="status weights, e.g. delivered=70,pending-delivered=10,rejected=5")
 @click.option(
     "--duplicates",
@@ -31,7 +32,7 @@ from dlrhook.cli.common import settings_or_exit
     "--channel",
     default="sms",
     show_default=True,
-    type=click.Choice(["sms", "mms", "whatsapp", "viber", "rcs", "email"]),
+    type=click.Choice(["sms", "mms", "whatsapp", "viber", "viber-bot", "rcs", "email"]),
     help="that channel's reports, sent to /notify/<channel>",
 )
 @click.option(
@@ -43,6 +44,13 @@ from dlrhook.cli.common import settings_or_exit
 )
 @click.option(
     "--messages-api", is_flag=True, help="the Messages API's form (event, channel, destination), to /notify/messages"
+)
+@click.option(
+    "--events",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="chance that a delivered email is opened (user events OPENED, CLICKED, ...; --channel email)",
 )
 @click.option("--token", default=None, help="sent as ?token= (default: DLRHOOK_TOKEN when set)")
 @click.option("--basic", default=None, metavar="USER:PASS", help="HTTP Basic credentials")
@@ -56,19 +64,22 @@ def simulate(
     rate: float,
     concurrency: int,
     fmt: str,
+    xml: bool,
     mix: str | None,
     duplicates: float,
     v3: bool,
     channel: str,
     seen: float,
     messages_api: bool,
+    events: float,
     token: str | None,
     basic: str | None,
     seed: int | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """POST realistic Infobip delivery (and seen) reports to a receiver and summarise its answers.
+    """POST realistic Infobip delivery (and seen) reports, or Email user events, to a receiver and
+    summarise its answers.
 
     Exits 1 when any request failed (a network error or a status other than 200)."""
     import json
@@ -85,7 +96,7 @@ def simulate(
             batch_size=batch_size,
             rate=rate,
             concurrency=concurrency,
-            fmt=fmt,
+            fmt="xml" if xml else fmt,
             mix=parse_mix(mix),
             duplicates=duplicates,
             v3=v3,
@@ -96,6 +107,7 @@ def simulate(
             channel=channel,
             seen=seen,
             messages_api=messages_api,
+            events=events,
         )
     except SimulateError as exc:
         raise click.UsageError(str(exc)) from None

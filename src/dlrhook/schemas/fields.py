@@ -1,21 +1,29 @@
 """The marshmallow fields of Infobip's reports, and their bounds: ids that fit a Java int, money
-that fits a price, text that is upper-cased, numbers written as text (XML), and the event kind.
+that fits a double, text that is upper-cased, numbers written as text (XML), identifiers that
+may be numbers, and the report's kind.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, fields
 
-#: Largest id, group id or count a report may carry: Infobip's ids are (Java) ints. Unknown
-#: statuses pass through, so the bound is the type's, not the table's in docs/infobip.md.
+#: The range of ids, group ids and counts: Infobip's spec declares them ``int32`` (Java ints).
+#: Unknown statuses pass through, so the bound is the type's, not the table's in docs/infobip.md.
+MIN_INT = -(2**31)
 MAX_INT = 2**31 - 1
-#: A price is money per message: at most a billion either side of zero in any currency, to at most this many places.
-MAX_PRICE = 10**9
-MAX_PRICE_PLACES = 20
+#: Longest number literal read (JSON number, or XML/JSON text of a price): the exact decimal
+#: expansion of any 64-bit double (at most 767 significant digits, 1,074 places), which is what a
+#: Java ``BigDecimal(double)`` writes, fits. A longer literal is not a number Infobip wrote.
+MAX_NUMBER_LENGTH = 1100
+#: A price written with more significant digits than a double holds (17) is the exact expansion
+#: of a double (``0.01000000000000000020816681711721685132943093776702880859375``): it is read
+#: as the shortest decimal that is the same double (``0.01``). Shorter prices are read exactly.
+DOUBLE_DIGITS = 17
 
 
 def _between(value: Any, low: int, high: int) -> bool:
@@ -32,40 +40,50 @@ AwareDateTime = fields.AwareDateTime
 
 
 class Integer(fields.Integer):
-    """A whole number from 0 to :data:`MAX_INT`, given as a JSON number or as XML text.
+    """A whole number from :data:`MIN_INT` to :data:`MAX_INT` (an int32), given as a JSON number
+    or as XML text.
 
     A float or Decimal is range-checked before it is converted: ``int(Decimal("1e300"))``
     builds a 301-digit number, and a million-digit one takes seconds.
     """
 
-    default_error_messages = {"range": "Must be a whole number from 0 to {high}."}
+    default_error_messages = {"range": "Must be a whole number from {low} to {high}."}
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {"minimum": 0, "maximum": MAX_INT})
+        kwargs.setdefault("metadata", {"minimum": MIN_INT, "maximum": MAX_INT, "format": "int32"})
         super().__init__(strict=False, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, float | decimal.Decimal) and not _between(value, 0, MAX_INT):
-            raise self.make_error("range", high=MAX_INT)
+        if isinstance(value, float | decimal.Decimal) and not _between(value, MIN_INT, MAX_INT):
+            raise self.make_error("range", low=MIN_INT, high=MAX_INT)
         number: int = super()._deserialize(value, attr, data, **kwargs)
-        if not 0 <= number <= MAX_INT:
-            raise self.make_error("range", high=MAX_INT)
+        if not MIN_INT <= number <= MAX_INT:
+            raise self.make_error("range", low=MIN_INT, high=MAX_INT)
         return number
 
 
 class Decimal(fields.Decimal):
-    """Money: a finite Decimal of at most :data:`MAX_PRICE` in size, with at most
-    :data:`MAX_PRICE_PLACES` decimal places (marshmallow itself refuses NaN and Infinity)."""
+    """Money: a number a 64-bit double can hold (Infobip's spec: ``number``, ``format: double``),
+    written in at most :data:`MAX_NUMBER_LENGTH` characters; marshmallow itself refuses NaN and
+    Infinity. More than :data:`DOUBLE_DIGITS` significant digits are read as the shortest
+    decimal that is the same double; fewer, exactly as written."""
 
     default_error_messages = {
-        "range": "Must be an amount between -{high} and {high} with at most {places} decimal places."
+        "range": "Must be a number a 64-bit double can hold, written in at most {length} characters."
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> decimal.Decimal:
+        if isinstance(value, str | decimal.Decimal) and len(str(value)) > MAX_NUMBER_LENGTH:
+            raise self.make_error("range", length=MAX_NUMBER_LENGTH)
         amount: decimal.Decimal = super()._deserialize(value, attr, data, **kwargs)
-        exponent = amount.as_tuple().exponent
-        if not _between(amount, -MAX_PRICE, MAX_PRICE) or not isinstance(exponent, int) or exponent < -MAX_PRICE_PLACES:
-            raise self.make_error("range", high=MAX_PRICE, places=MAX_PRICE_PLACES)
+        try:
+            as_float = float(amount)
+        except (OverflowError, ValueError):  # pragma: no cover - float() of a finite Decimal saturates
+            as_float = math.inf
+        if math.isinf(as_float) or (as_float == 0.0 and amount != 0):
+            raise self.make_error("range", length=MAX_NUMBER_LENGTH)
+        if len(amount.as_tuple().digits) > DOUBLE_DIGITS:
+            return decimal.Decimal(repr(as_float))
         return amount
 
 
@@ -79,20 +97,45 @@ class UpperString(String):
 class TextOrInt(String):
     """A string that Infobip sometimes sends as an integer (``mccMnc`` on the Messages API)."""
 
-    default_error_messages = {"range": "Must be text or a whole number from 0 to {high}."}
+    default_error_messages = {"range": "Must be text or a whole number from {low} to {high}."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, float | decimal.Decimal) and _between(value, MIN_INT, MAX_INT) and value == int(value):
+            value = int(value)  # 22801.0: a JSON integer written with a fraction
         if isinstance(value, int) and not isinstance(value, bool):
-            if not 0 <= value <= MAX_INT:
-                raise self.make_error("range", high=MAX_INT)
+            if not MIN_INT <= value <= MAX_INT:
+                raise self.make_error("range", low=MIN_INT, high=MAX_INT)
             value = str(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Identifier(String):
+    """An id that Infobip writes as text or as a number (the Email user events' ``messageId`` is
+    ``number`` in the spec and text in its examples): a number becomes its literal's text
+    (``1704106800000`` -> ``"1704106800000"``), so both spellings are one message."""
+
+    default_error_messages = {"blank": "Must not be blank.", "invalid": "Must be text or a number."}
+
+    def __init__(self, *, blank: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.blank = blank  # whether "" (or only spaces) is a value
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int | decimal.Decimal | float):
+            value = str(value)
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not self.blank and not text.strip():
+            raise self.make_error("blank")
+        return text
+
+
 class Kind(String):
     """The report's kind from the Messages API's ``event``: ``DELIVERY`` -> ``"delivery"``,
-    ``SEEN`` -> ``"seen"`` (any case). Absent, a report is a delivery report; ``ReportSchema``
-    marks one shaped like a seen report (``seenAt`` and no ``status``) as ``SEEN`` first."""
+    ``SEEN`` -> ``"seen"`` (any case). Absent, ``ReportSchema`` reads the kind from the shape
+    first (:func:`kind_of`): a seen report (``seenAt``, no ``status``), an Email user event
+    (``notificationType``, no ``status``), else a delivery report."""
 
     default_error_messages = {"kind": "Must be DELIVERY or SEEN."}
 
@@ -103,19 +146,24 @@ class Kind(String):
         return KINDS[text]
 
 
-#: Infobip's ``event`` values and the report kinds they are.
-KINDS = {"DELIVERY": "delivery", "SEEN": "seen"}
+#: Infobip's ``event`` values and the report kinds they are; ``USER_EVENT`` is dlrhook's own
+#: mark of an Email user event (set from its shape, never by Infobip).
+KINDS = {"DELIVERY": "delivery", "SEEN": "seen", "USER_EVENT": "event"}
 
 
 def kind_of(raw: Mapping[str, Any]) -> str | None:
-    """The kind a raw report claims to be: ``"delivery"``, ``"seen"``, or None for an ``event``
-    that is neither. A Messages API report says so in ``event``; the channels' own seen reports
-    (WhatsApp, Viber, RCS) have ``seenAt`` and no ``status``; anything else is a delivery report."""
+    """The kind a raw report claims to be: ``"delivery"``, ``"seen"``, ``"event"``, or None for
+    an ``event`` that is none of them. A Messages API report says so in ``event``; an Email user
+    event has ``notificationType`` and no ``status``; the channels' own seen reports (WhatsApp,
+    Viber, RCS) have ``seenAt`` and no ``status``; anything else is a delivery report."""
     event = raw.get("event")
     if event is not None:
         return KINDS.get(event.strip().upper()) if isinstance(event, str) else None
-    if raw.get("seenAt") is not None and "status" not in raw:
-        return "seen"
+    if "status" not in raw:
+        if raw.get("notificationType") is not None:
+            return "event"
+        if raw.get("seenAt") is not None:
+            return "seen"
     return "delivery"
 
 

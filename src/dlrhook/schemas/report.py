@@ -7,6 +7,8 @@ text) into a plain dict with snake_case keys, aware datetimes and Decimal money.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as _Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, missing, post_load, pre_load, validates_schema
@@ -17,6 +19,7 @@ from dlrhook.schemas.fields import (
     AwareDateTime,
     Boolean,
     Decimal,
+    Identifier,
     Integer,
     Kind,
     SharedNested,
@@ -51,17 +54,19 @@ class ErrorSchema(LeanSchema):
 
 
 class ReportSchema(LeanSchema):
-    """One report, delivery or seen, of any channel.
+    """One report, delivery, seen or Email user event, of any channel.
 
-    ``messageId`` is always required. A delivery report (``event: "DELIVERY"``, or no ``event``)
-    requires ``status``; a seen report (``event: "SEEN"``, or ``seenAt`` without ``status``)
-    requires ``seenAt`` and loads with no status and no error, whatever it carries. The
-    Messages API's ``destination`` is read as ``to``, and a channel seen report's ``from`` (the
-    end user) as ``to``; ``channel`` is upper-cased and, when the body has none, set by ingest
-    from the URL or the pull path.
+    ``messageId`` (text or a number) is always required. A delivery report (``event:
+    "DELIVERY"``, or no ``event``) requires ``status``; a seen report (``event: "SEEN"``, or
+    ``seenAt`` without ``status``) requires ``seenAt``; an Email user event (``notificationType``
+    without ``status``) requires ``notificationType``. Seen reports and events load with no
+    status and no error, whatever they carry. The Messages API's ``destination`` and an event's
+    ``recipient`` are read as ``to``, an event's ``sendDateTime`` (epoch milliseconds) as
+    ``sentAt``; ``channel`` is upper-cased and, when the body has none, set by ingest from the
+    URL or the pull path (an Email user event's is ``EMAIL``).
     """
 
-    message_id = String(data_key="messageId", required=True, validate=lambda s: bool(s.strip()))
+    message_id = Identifier(data_key="messageId", required=True)
     bulk_id = String(data_key="bulkId", allow_none=True)
     to = String(allow_none=True)
     sender = String(data_key="from", allow_none=True)
@@ -78,13 +83,19 @@ class ReportSchema(LeanSchema):
     application_id = String(data_key="applicationId", allow_none=True)
     campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
     channel = UpperString(allow_none=True, validate=lambda s: bool(s.strip()))
-    kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})  # absent: "delivery" (_final)
+    # absent: read from the shape (_v3_names), else "delivery" (_final)
+    kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})
     seen_at = AwareDateTime(data_key="seenAt", allow_none=True, validate=in_utc_range)
+    # Email user events (kind "event"): OPENED, CLICKED, UNSUBSCRIBED, COMPLAINED, LATE_BOUNCE.
+    event = UpperString(data_key="notificationType", allow_none=True)
+    url = String(allow_none=True)
+    event_id = Identifier(data_key="eventId", allow_none=True, blank=True)  # blank: as absent (the key)
 
     @pre_load
     def _v3_names(self, data: Any, **kwargs: Any) -> Any:
-        """Map v3 names (``sender``, ``messageCount``, ``platform{}``) and the Messages API's
-        ``destination`` onto the v1 ones, and mark a seen-shaped report without ``event`` SEEN."""
+        """Map v3 names (``sender``, ``messageCount``, ``platform{}``), the Messages API's
+        ``destination`` and the Email user events' names onto the v1 ones, and mark a report
+        without ``event`` with the kind its shape says."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -101,12 +112,14 @@ class ReportSchema(LeanSchema):
                     data[name] = platform[name]
         if data.get("event", missing) is None:
             del data["event"]  # null: no event, as absent (the kind is read from the shape)
-        if "event" not in data and kind_of(data) == "seen":
-            data["event"] = "SEEN"
-            # The channels' own seen reports write the end user (who saw the message) in `from`
-            # and the business number in `to` (docs/infobip.md): swapped, `to` is the message's
-            # recipient and `sender` the business, as in every delivery report.
-            data["from"], data["to"] = data.get("to"), data.get("from")
+        if "event" not in data:
+            kind = kind_of(data)
+            if kind == "seen":
+                data["event"] = "SEEN"
+                _end_user_in_to(data)
+            elif kind == "event":
+                data["event"] = "USER_EVENT"
+                _event_names(data)
         return data
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
@@ -120,17 +133,51 @@ class ReportSchema(LeanSchema):
             raise ValidationError("Missing data for required field.", "status")
         if kind == "seen" and original.get("seenAt") is None:
             raise ValidationError("A seen report requires seenAt.", "seenAt")
+        if kind == "event" and not str(original.get("notificationType") or "").strip():
+            raise ValidationError("A user event requires notificationType.", "notificationType")
 
     @post_load
     def _final(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data.setdefault("kind", "delivery") == "seen":
-            # A seen report says the message was seen, not where its delivery stands.
+        if data.setdefault("kind", "delivery") in ("seen", "event"):
+            # A seen report or a user event says what the end user did, not where the
+            # message's delivery stands.
             data.pop("status", None)
             data.pop("error", None)
             data["final"] = False
         else:
             data["final"] = is_final(data["status"]["group_name"], data["status"].get("id"))
         return data
+
+
+def _end_user_in_to(data: dict[str, Any]) -> None:
+    """A channel seen report's ``to`` is the message's recipient, as in its examples (the spec's
+    text says otherwise: docs/infobip.md, "Where the spec disagrees with itself"); only a
+    ``contact.phoneNumber`` (WhatsApp's end user) equal to ``from`` and not ``to`` swaps them."""
+    contact = data.get("contact")
+    phone = contact.get("phoneNumber") if isinstance(contact, dict) else None
+    if phone is not None and phone == data.get("from") and phone != data.get("to"):
+        data["from"], data["to"] = data.get("to"), data.get("from")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Epoch milliseconds a datetime can hold (years 1 to 9999).
+_MS_RANGE = (-62135596800000, 253402300799999)
+
+
+def _event_names(data: dict[str, Any]) -> None:
+    """An Email user event's ``recipient`` is ``to``, its ``sendDateTime`` (epoch ms, a number)
+    ``sentAt``; one no datetime can hold is left out (``raw`` keeps it); the channel is EMAIL."""
+    if "to" not in data and "recipient" in data:
+        data["to"] = data["recipient"]
+    when = data.get("sendDateTime")
+    if "sentAt" not in data and when is not None and not isinstance(when, bool) and len(str(when)) <= 40:
+        try:
+            ms = _Decimal(when) if isinstance(when, int | str) else _Decimal(str(when))
+            if ms.is_finite() and _MS_RANGE[0] <= ms <= _MS_RANGE[1]:
+                data["sentAt"] = (_EPOCH + timedelta(milliseconds=int(ms))).isoformat()
+        except (ArithmeticError, ValueError, OverflowError):
+            pass  # not a number of milliseconds: no sentAt, the raw report keeps it
+    data.setdefault("channel", "EMAIL")
 
 
 class PushSchema(LeanSchema):

@@ -52,6 +52,17 @@ class MessageStatusSchema(Schema):
     sentAt = fields.String(allow_none=True, metadata={"format": "date-time"})
     doneAt = fields.String(allow_none=True, metadata={"format": "date-time"})
     seenAt = fields.String(allow_none=True, metadata={"format": "date-time"})
+    openedAt = fields.String(allow_none=True, metadata={"format": "date-time", "description": "first OPENED event"})
+    clickedAt = fields.String(allow_none=True, metadata={"format": "date-time", "description": "first CLICKED event"})
+    unsubscribedAt = fields.String(
+        allow_none=True, metadata={"format": "date-time", "description": "first UNSUBSCRIBED event"}
+    )
+    events = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "Email user events: the first time of each (OPENED, CLICKED, COMPLAINED, ...)"},
+    )
     callbackData = fields.String(allow_none=True)
     price = fields.Nested(PriceOutSchema, allow_none=True)
     history = fields.List(fields.Nested(HistoryEntrySchema), required=True)

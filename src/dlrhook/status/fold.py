@@ -59,6 +59,10 @@ def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[i
             "currency": price.currency,
         }
     status = report.status
+    if report.kind == "event":  # an Email user event: its first time of each kind, no status
+        at = report.occurred_at
+        name = (report.event or "").replace("|", "/")
+        return ["e", report.message_id, at.isoformat(), _ms(at), 0, name, "", 0, "", "", _dumps(meta)]
     if status is None or report.kind == "seen":  # a seen report: no status
         seen_at = report.seen_at or report.received_at
         return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", 0, "", "", _dumps(meta)]

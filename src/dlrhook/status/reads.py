@@ -24,6 +24,7 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
     current = json.loads(fields.get("cur") or "{}")
     # h:<report key> -> [doneAt ms, status, group, final, doneAt, source, receivedAt]
     entries = sorted((json.loads(v), k) for k, v in fields.items() if k.startswith("h:"))
+    events = {k[2:]: v for k, v in sorted(fields.items()) if k.startswith("e:")}
     return {
         "messageId": message_id,
         "bulkId": meta.get("bulkId"),
@@ -35,6 +36,10 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
         "sentAt": meta.get("sentAt"),
         "doneAt": current.get("doneAt"),
         "seenAt": fields.get("seen"),
+        "openedAt": events.get("OPENED"),
+        "clickedAt": events.get("CLICKED"),
+        "unsubscribedAt": events.get("UNSUBSCRIBED"),
+        "events": events,
         "callbackData": meta.get("callbackData"),
         "price": meta.get("price"),
         "history": [

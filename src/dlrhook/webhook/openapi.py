@@ -66,12 +66,39 @@ itself only requires a `results` list. XML bodies use Infobip's v1 form (root
 `reportResponse`) or v3 form (root `DeliveryReports`), `<results><result>...</result></results>`.
 Any method other than POST gets 405 with an `Allow` header. A report is a delivery report
 (`status` required) or a seen report (`event: "SEEN"`, or `seenAt` without `status`:
-`seenAt` required); the Messages API's form (`event`, `channel`, `destination`) is read too."""
+`seenAt` required); the Messages API's form (`event`, `channel`, `destination`) is read too.
+An Email user event (`UserEvent`: one flat object with `notificationType`, no `results`) is
+one report of kind `event`. XML bodies may have any root element, each report a `<result>` or
+a nested `<results>`."""
 
 _CHANNEL_DESCRIPTION = """The same as `POST /notify`, for the notify URL registered for one channel: reports whose
 body does not name their channel (most channels' bodies do not) get the one in the path,
 upper case (`whatsapp` is `WHATSAPP`). A report's own `channel` wins. `messages` names none:
 each Messages API report carries its own, and one without is quarantined."""
+
+
+#: An Email user event: one flat object, pushed on its own (Infobip's spec,
+#: ``receive-email-tracking-reports``); read as one report of kind "event".
+_USER_EVENT = {
+    "type": "object",
+    "description": "An Email user event (opened, clicked, unsubscribed, complained, late bounce), "
+    "pushed on its own; answered like a push of one report",
+    "required": ["notificationType", "messageId"],
+    "not": {"required": ["results"]},
+    "properties": {
+        "notificationType": {
+            "type": "string",
+            "enum": ["OPENED", "CLICKED", "UNSUBSCRIBED", "COMPLAINED", "LATE_BOUNCE"],
+        },
+        "eventId": {"type": "string"},
+        "messageId": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+        "recipient": {"type": "string"},
+        "url": {"type": "string"},
+        "sendDateTime": {"type": "number", "description": "when the email was sent, epoch milliseconds"},
+        "bulkId": {"type": "string"},
+        "callbackData": {"type": "string"},
+    },
+}
 
 
 def _xml_schema(push: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +133,7 @@ def document() -> dict[str, Any]:
     )
     spec.components.schema("Report", schema=ReportSchema)
     spec.components.schema("Push", schema=PushSchema)
+    spec.components.schema("UserEvent", component=_USER_EVENT)
     spec.components.schema("PushAnswer", schema=PushAnswerSchema)
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.schema("Health", schema=HealthSchema)
@@ -137,7 +165,7 @@ def document() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": push_ref},
+                "application/json": {"schema": {"anyOf": [push_ref, {"$ref": "#/components/schemas/UserEvent"}]}},
                 "application/xml": {"schema": _xml_schema(push_schema)},
                 "text/xml": {"schema": _xml_schema(push_schema)},
             },

@@ -37,10 +37,10 @@ report_log = logging.getLogger("dlrhook.reports")
 
 def log(report: DeliveryReport) -> None:
     """Write one JSON log line for *report* (``to`` masked, a phone number or an email
-    address alike; no callback data: it may be personal). A seen report logs ``seen_at`` and no
-    status."""
+    address alike; no callback data or clicked url: they may be personal). A seen report logs
+    ``seen_at`` and no status; an Email user event its ``event`` (OPENED, CLICKED, ...)."""
     report_log.info(
-        "seen report" if report.kind == "seen" else "delivery report",
+        {"seen": "seen report", "event": "user event"}.get(report.kind, "delivery report"),
         extra={
             "key": report.key,
             "message_id": report.message_id,
@@ -54,6 +54,7 @@ def log(report: DeliveryReport) -> None:
             "final": report.final,
             "done_at": report.done_at.isoformat() if report.done_at else None,
             "seen_at": report.seen_at.isoformat() if report.seen_at else None,
+            "event": report.event,
             "source": report.source,
         },
     )

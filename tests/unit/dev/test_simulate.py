@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from flask.testing import FlaskClient
 
 from dlrhook.dev.simulate import DEFAULT_MIX, Target, encode, generate, parse_mix
 from dlrhook.errors import SimulateError
@@ -140,7 +141,7 @@ def test_a_channels_reports_are_valid_and_a_share_of_delivered_messages_is_repor
     assert len(reports) == 1000
     assert 150 < len(seen) < 300  # 0.3 of the ~80 % of messages that end delivered
     assert {r["message_id"] for r in seen} <= delivered
-    assert all(r["to"] == r_raw["from"] for r, r_raw in zip(loaded, reports, strict=True) if r["kind"] == "seen")
+    assert all(r["to"] == r_raw["to"] for r, r_raw in zip(loaded, reports, strict=True) if r["kind"] == "seen")
     assert not any("channel" in r for r in reports)  # WhatsApp bodies do not name their channel
 
 
@@ -186,3 +187,61 @@ def test_the_channel_is_appended_to_a_notify_url() -> None:
     assert channel_url("https://h/notify?token=t", "whatsapp") == "https://h/notify/whatsapp?token=t"
     assert channel_url("https://h/notify", "sms") == "https://h/notify"
     assert channel_url("https://h/notify/viber", "whatsapp") == "https://h/notify/viber"
+
+
+@pytest.mark.parametrize(
+    ("channel", "fmt", "messages_api", "extra"),
+    [
+        ("sms", "xml", False, {}),
+        ("mms", "xml", False, {}),
+        ("viber", "xml", False, {}),
+        ("viber-bot", "xml", False, {}),
+        ("rcs", "xml", False, {}),
+        ("sms", "xml", True, {}),
+        ("whatsapp", "json", False, {"seen": 0.5}),
+        ("rcs", "json", False, {"seen": 0.5}),
+        ("email", "json", False, {"events": 0.8}),
+    ],
+)
+def test_each_form_simulate_sends_is_accepted_at_its_channels_url_and_none_is_quarantined(
+    client: FlaskClient, channel: str, fmt: str, messages_api: bool, extra: dict[str, float]
+) -> None:
+    from dlrhook.dev.simulate import channel_url, check_channel, push_bodies
+
+    check_channel(
+        channel, seen=extra.get("seen", 0.0), messages_api=messages_api, fmt=fmt, events=extra.get("events", 0.0)
+    )
+    reports, _ = _generate(300, channel=channel, messages_api=messages_api, **extra)
+    bodies = push_bodies(reports, fmt=fmt, v3=False, channel=channel, messages_api=messages_api, batch_size=50)
+    url = channel_url("http://x/notify", "messages" if messages_api else channel).removeprefix("http://x")
+    events = [b for n, b in bodies if b.startswith(b'{"notificationType"')]
+    if extra.get("events"):
+        assert len(events) > 50  # user events, each a body of its own
+    accepted = 0
+    for count, body in bodies:
+        kind = "application/xml" if body.startswith(b"<?xml") else "application/json"
+        answer = client.post(url, data=body, content_type=kind)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        result = answer.get_json()
+        assert result["quarantined"] == 0, result
+        accepted += result["accepted"] + result["duplicates"]
+        assert result["accepted"] + result["duplicates"] == count
+    assert accepted == len(reports)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"channel": "whatsapp", "fmt": "xml"}, "no XML reports for whatsapp"),
+        ({"channel": "email", "fmt": "xml"}, "no XML reports for email"),
+        ({"channel": "viber", "fmt": "xml", "seen": 0.5}, "JSON seen reports only"),
+        ({"channel": "sms", "events": 0.5}, "--channel email"),
+        ({"channel": "email", "events": 2.0}, "fraction"),
+    ],
+)
+def test_forms_infobips_spec_does_not_have_are_refused_naming_the_option(options: dict, message: str) -> None:
+    from dlrhook.dev.simulate import check_channel
+
+    options = {"seen": 0.0, "messages_api": False, **options}
+    with pytest.raises(SimulateError, match=message):
+        check_channel(options.pop("channel"), **options)

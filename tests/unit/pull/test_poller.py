@@ -135,7 +135,7 @@ def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_
     reports = make_reports(5)
     bad = [
         {**reports[0], "messageId": "huge-group", "status": {**reports[0]["status"], "groupId": 1e300}},
-        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": -1e300, "currency": "EUR"}},
+        {**reports[1], "messageId": "huge-price", "price": {"pricePerMessage": "-1e400", "currency": "EUR"}},
     ]
     fake.inject(Answer(body=json.dumps({"results": [*reports, *bad]}).encode()))
     with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):

@@ -17,10 +17,18 @@ def _xml_value(tag: str, value: Any) -> str:
     return f"<{tag}>{inner}</{tag}>"
 
 
-def encode(reports: list[dict[str, Any]], fmt: str, v3: bool = False) -> bytes:
-    """One push body: ``{"results": [...]}``, or XML (``reportResponse``, v3 ``DeliveryReports``)."""
+def encode(reports: list[dict[str, Any]], fmt: str, v3: bool = False, root: str | None = None) -> bytes:
+    """One push body: ``{"results": [...]}``, or XML under *root* (default ``reportResponse``,
+    v3 ``DeliveryReports``); the Messages API's root writes each report as ``<results>``. An
+    Email user event is a body of its own: one flat JSON object (:func:`encode_event`)."""
     if fmt == "json":
         return json.dumps({"results": reports}, separators=(",", ":")).encode()
-    root = "DeliveryReports" if v3 else "reportResponse"
-    results = "".join(_xml_value("result", r) for r in reports)
+    root = root or ("DeliveryReports" if v3 else "reportResponse")
+    item = "results" if root == "MessagesApiDeliveryReportResponse" else "result"
+    results = "".join(_xml_value(item, r) for r in reports)
     return f'<?xml version="1.0" encoding="UTF-8"?><{root}><results>{results}</results></{root}>'.encode()
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """An Email user event's push body: the event itself, as Infobip pushes it (no ``results``)."""
+    return json.dumps(event, separators=(",", ":")).encode()

@@ -52,6 +52,7 @@ def generate(
     channel: str = "sms",
     seen: float = 0.0,
     messages_api: bool = False,
+    events: float = 0.0,
 ) -> tuple[list[dict[str, Any]], int]:
     """*count* reports in sending order, and how many of them are re-sends of earlier ones.
 
@@ -64,10 +65,10 @@ def generate(
         raise SimulateError("--count cannot be negative")
     if not 0 <= duplicates < 1:
         raise SimulateError("--duplicates is a fraction in [0, 1)")
-    check_channel(channel, seen=seen, messages_api=messages_api)
+    check_channel(channel, seen=seen, messages_api=messages_api, events=events)
     n_dup = min(round(count * duplicates), count - 1) if count else 0
     n_orig = count - n_dup
-    factory = ReportFactory(rng, v3=v3, now=now, channel=channel, seen=seen, messages_api=messages_api)
+    factory = ReportFactory(rng, v3=v3, now=now, channel=channel, seen=seen, messages_api=messages_api, events=events)
     names, weights = list(mix), list(mix.values())
     keyed: list[tuple[float, dict[str, Any]]] = []
     while len(keyed) < n_orig:

@@ -1,14 +1,17 @@
 -- status_fold.lua: run by dlrhook.status.fold. SLOTS_VALUE is replaced by _SLOTS there.
 -- ARGV: ttl seconds, now (ms), message prefix, bulk prefix, the number of status parts P, P
 --   status parts (``"status":{..},"error":{..}`` JSON text, each distinct pair of the batch
---   once), then _SLOTS values per item: kind ("r" report, "s" seen), message id, report key
---   (seen: seenAt), final 0/1 (seen: seenAt in ms), doneAt ms, status group, bulk id or "",
+--   once), then _SLOTS values per item: kind ("r" report, "s" seen, "e" user event), message
+--   id, report key (seen, event: its time), final 0/1 (seen, event: its time in ms), doneAt ms,
+--   status group (event: its name, e.g. OPENED), bulk id or "",
 --   status part number, the current status's JSON tail (``,"final":..,"doneAt":..``), the
 --   history entry (JSON array), meta JSON (absent fields left out).
 -- KEYS: the intermediate index.
 -- A message is a hash: r = "final|doneAt ms|report key|group" of the current report, cur = its
 -- status JSON, meta = the message's details (JSON), h:<report key> = one history entry each,
--- c = "group|final|bulk" as counted in the bulk's counters, seen and sm = seenAt (text, ms).
+-- c = "group|final|bulk" as counted in the bulk's counters, seen and sm = seenAt (text, ms),
+-- e:<EVENT> and em:<EVENT> = the first time of each user event (text, ms). Seen reports and
+-- events set their times (the earliest wins) and never move the status.
 -- A new message costs three calls (HMGET, HSET, EXPIRE) and no JSON work; bulk counters are
 -- summed per batch and written once. Returns the 1-based indexes of the items that made their
 -- message final for the first time.
@@ -37,13 +40,16 @@ for n = 1, (#ARGV - base) / N do
   local o = base + (n - 1) * N
   local id = ARGV[o + 2]
   local mkey = mprefix .. id
-  if ARGV[o + 1] == 's' then
+  local kind = ARGV[o + 1]
+  if kind == 's' or kind == 'e' then
+    local tf, mf = 'seen', 'sm'
+    if kind == 'e' then tf, mf = 'e:' .. ARGV[o + 6], 'em:' .. ARGV[o + 6] end
     local sm = tonumber(ARGV[o + 4])
-    local old = redis.call('HMGET', mkey, 'sm', 'meta')
+    local old = redis.call('HMGET', mkey, mf, 'meta')
     if not old[1] or sm < tonumber(old[1]) then
       local meta = ARGV[o + 11]
       if old[2] then meta = cjson.encode(merge(old[2], meta, false)) end
-      redis.call('HSET', mkey, 'sm', sm, 'seen', ARGV[o + 3], 'meta', meta)
+      redis.call('HSET', mkey, mf, sm, tf, ARGV[o + 3], 'meta', meta)
       redis.call('EXPIRE', mkey, ttl)
     end
   else
