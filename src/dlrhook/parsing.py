@@ -150,6 +150,7 @@ def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
     """
     if not body.strip():
         raise PushRejected("bad_body", "the body is empty; expected an XML document with <results>")
+    bounds.check_xml(body, max_reports)  # depth, reports and elements, before any tree is built
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:

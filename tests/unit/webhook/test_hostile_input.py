@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 
 import pytest
 import redis
@@ -88,3 +89,29 @@ def test_xml_in_an_encoding_that_cannot_be_read_is_a_400(client: FlaskClient, en
     status, problem = push(client, body, "application/xml")
     assert status == 400, problem
     assert "declared encoding cannot be read" in str(problem["detail"])
+
+
+@pytest.mark.parametrize(
+    ("inside", "status", "detail"),
+    [
+        ("<results>{}</results>", 413, "more than 10000 reports"),
+        ("<results><result>{}</result></results>", 400, "more than 200 elements a report"),
+        ("{}<results/>", 400, "more than 200 elements a report"),
+    ],
+    ids=["as reports", "inside one report", "beside the results"],
+)
+def test_two_million_empty_elements_are_refused_while_reading_before_any_tree_is_built(
+    client: FlaskClient, conn: redis.Redis, inside: str, status: int, detail: str
+) -> None:
+    """They were read whole into a tree (+174 MiB, 9-14 s) before the report count was checked."""
+    body = ("<reportResponse>" + inside.format("<a/>" * 2_000_000) + "</reportResponse>").encode()
+    tracemalloc.start()
+    try:
+        answer = client.post("/notify", data=body, content_type="application/xml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert answer.status_code == status, answer.get_json()
+    assert detail in answer.get_json()["detail"]
+    assert peak < 3 * len(body)  # the body and its copies, never a tree of it (that was 20x)
+    assert not conn.exists(keys.REPORTS)
