@@ -134,8 +134,8 @@ def check_xml(body: bytes, max_reports: int | None, max_depth: int = MAX_DEPTH) 
     """Refuse an XML body past its bounds while reading it, before any tree is built.
 
     One streaming pass of expat (no tree, constant memory) stops at the first element past
-    *max_depth* levels, the first report past *max_reports* (the children of a ``<results>``
-    element two levels down: ``too_many_reports``), the first element past
+    *max_depth* levels, the first report past *max_reports* (the children of the outermost
+    ``<results>`` element, whatever the root: ``too_many_reports``), the first element past
     ``XML_ELEMENTS_FREE`` + ``XML_ELEMENTS_PER_REPORT`` for each report so far, or any DTD or
     entity declaration. Two million empty elements were read whole into a tree (174 MiB,
     9-14 s) before the count was checked. Syntax and encoding errors are left to the full
@@ -143,14 +143,16 @@ def check_xml(body: bytes, max_reports: int | None, max_depth: int = MAX_DEPTH) 
     """
     parser = expat.ParserCreate()
     names: list[str] = []
-    counts = [0, 0]  # elements, reports
+    counts = [0, 0, 0]  # elements, reports, depth of the outermost <results>
 
     def start(name: str, _attrs: object) -> None:
         names.append(name)
         counts[0] += 1
         if len(names) > max_depth:
             raise _Stop("bad_body", f"the XML body nests deeper than {max_depth} levels")
-        if len(names) == 3 and names[1] == "results":
+        if counts[2] == 0 and name == "results":
+            counts[2] = len(names)  # the outermost <results>: its children are the reports
+        elif counts[2] and len(names) == counts[2] + 1:
             counts[1] += 1
             if max_reports is not None and counts[1] > max_reports:
                 raise _Stop(
