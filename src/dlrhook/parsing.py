@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from dlrhook import bounds
 from dlrhook.defaults import MAX_DEPTH
 from dlrhook.errors import PushRejected
 from dlrhook.schemas.fields import MAX_NUMBER_LENGTH
@@ -94,7 +95,8 @@ def parse_json(body: bytes) -> Any:
     """Decode a JSON document; numbers with a fraction become Decimal, so money stays exact.
 
     ``NaN``, ``Infinity`` and numbers out of a 64-bit float's range make it a ``bad_body``
-    rejection, decided in microseconds: no such number ever reaches a schema or a worker.
+    rejection, decided in microseconds: no such number ever reaches a schema or a worker; so do
+    a nesting deeper than ``MAX_DEPTH`` and a string that is not text (:mod:`dlrhook.bounds`).
     """
     if not body.strip():
         raise PushRejected("bad_body", "the body is empty; expected a JSON object with a results list")
@@ -103,7 +105,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PushRejected("bad_body", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_float=_decimal, parse_constant=_constant)
+        document = json.loads(text, parse_float=_decimal, parse_constant=_constant)
     except _BadNumber as exc:
         raise PushRejected("bad_body", exc.detail) from None
     except json.JSONDecodeError as exc:
@@ -111,10 +113,12 @@ def parse_json(body: bytes) -> Any:
             "bad_body", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
-        raise PushRejected("bad_body", "the body nests too deeply to be a delivery report") from None
+        raise PushRejected("bad_body", f"the body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError:
         # An integer longer than Python's int-conversion limit (4300 digits): not a report.
         raise PushRejected("bad_body", "the body holds a number too long to be read") from None
+    bounds.check_json(text, document)  # depth and lone surrogates (dlrhook.bounds)
+    return document
 
 
 def results_of(document: Any) -> list[Any]:
@@ -160,6 +164,7 @@ def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
     """
     if not body.strip():
         raise PushRejected("bad_body", "the body is empty; expected an XML document with <results>")
+    bounds.check_xml(body, max_reports)  # depth, reports and elements, before any tree is built
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -168,6 +173,10 @@ def parse_xml(body: bytes, max_reports: int | None = None) -> list[Any]:
         ) from None
     except SafeET.ParseError as exc:
         raise PushRejected("bad_body", f"the body is not valid XML: {exc}") from None
+    except (LookupError, ValueError) as exc:
+        # expat reads UTF-8, UTF-16 and the single-byte encodings; UTF-7, UTF-32 or an unknown
+        # name in the XML declaration cannot be read (LookupError, ValueError: it was a 500).
+        raise PushRejected("bad_body", f"the XML body's declared encoding cannot be read: {exc}") from None
     results = root.find("results")
     if results is None and root.tag == "results":
         results = root

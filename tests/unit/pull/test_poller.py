@@ -129,6 +129,29 @@ def test_a_page_with_numbers_no_report_could_hold_is_rejected_at_once_and_pollin
     assert sorted(delivered(conn)) == sorted(message_ids(reports))
 
 
+@pytest.mark.parametrize(
+    ("page", "error"),
+    [
+        (b'{"results": [{"messageId": "deep", "extra": ' + b"[" * 975 + b"]" * 975 + b"}]}", "nests deeper than 32"),
+        (b'{"results": [{"messageId": "\\ud800"}]}', "results[0].messageId holds \\ud800, a lone surrogate"),
+    ],
+    ids=["975 levels deep", "a lone surrogate"],
+)
+def test_a_page_with_a_report_nested_too_deep_or_holding_no_text_is_rejected_and_polling_goes_on(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], page: bytes, error: str
+) -> None:
+    """Such a report was accepted, and then jammed the worker that rebuilt it."""
+    reports = make_reports(10)
+    fake.add_reports(reports)
+    fake.inject(Answer(body=page))
+    with Running(new_poller(pull_env(DLRHOOK_PULL_INTERVAL="0.1"))):
+        wait_until(lambda: conn.xlen(keys.REPORTS) >= 10, timeout=10, what="the 10 reports after the hostile page")
+
+    (entry,) = (json.loads(v) for v in conn.hvals(keys.PULL_REJECTED))
+    assert error in entry["error"]
+    assert sorted(delivered(conn)) == sorted(message_ids(reports))
+
+
 def test_reports_with_out_of_range_numbers_in_a_pulled_page_are_quarantined_and_the_rest_delivered(
     conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
 ) -> None:

@@ -39,7 +39,7 @@ BAD_BODIES = [
     pytest.param(b'{"results": [\xff\xfe]}', JSON, "not UTF-8", id="non-UTF-8 bytes"),
     pytest.param(b"", JSON, "body is empty", id="empty body"),
     pytest.param(b"   \n", XML, "body is empty", id="empty XML body"),
-    pytest.param(b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON, "nests too deeply", id="deep JSON"),
+    pytest.param(b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON, "nests deeper", id="deep JSON"),
 ]
 
 
