@@ -166,10 +166,13 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
         accepted, refused = flood(port, run)
         info = conn.info("memory")
         used, limit = int(info["used_memory"]), int(info["maxmemory"])
+        clients = int(info["mem_clients_normal"])
         overshoot = used - HIGH_WATER * limit
         # The mark holds: what pushes stored never took Redis past it (the estimate is conservative).
+        # Redis's used memory also counts its clients' buffers, which come and go with connections
+        # (the gevent web opens one for each push waiting on Redis): those alone may sit above it.
         assert refused >= 20 * SENDERS
-        assert overshoot <= 0, (used, limit)
+        assert overshoot <= clients, (used, limit, clients)
         assert int(info["used_memory_peak"]) < limit  # pushes never filled Redis
 
         filled = fill(conn)
@@ -192,7 +195,7 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
             f"\nfull-redis run {run} ({'worker running' if workers_first else 'worker started after'}): "
             f"{len(accepted)} reports answered 200, {refused} pushes refused 503; after the flood Redis "
             f"held {used / limit:.1%} of maxmemory (mark {HIGH_WATER:.0%}, {-overshoot / 1024:.0f} KiB "
-            f"under it); filled with {filled} keys; every accepted report delivered "
+            f"under it, {clients / 1024:.0f} KiB of it client buffers); filled with {filled} keys; every accepted report delivered "
             f"{drained_after:.1f} s after Redis was full, pushes accepted again after {accepted_after:.1f} s"
         )
     finally:
