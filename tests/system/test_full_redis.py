@@ -195,7 +195,8 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
             f"\nfull-redis run {run} ({'worker running' if workers_first else 'worker started after'}): "
             f"{len(accepted)} reports answered 200, {refused} pushes refused 503; after the flood Redis "
             f"held {used / limit:.1%} of maxmemory (mark {HIGH_WATER:.0%}, {-overshoot / 1024:.0f} KiB "
-            f"under it, {clients / 1024:.0f} KiB of it client buffers); filled with {filled} keys; every accepted report delivered "
+            f"under it, {clients / 1024:.0f} KiB of it client buffers); filled with {filled} keys; "
+            f"every accepted report delivered "
             f"{drained_after:.1f} s after Redis was full, pushes accepted again after {accepted_after:.1f} s"
         )
     finally:
