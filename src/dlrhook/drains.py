@@ -14,6 +14,10 @@ Every step of the protocol, in the order a mark lives:
 - The job, when it starts, deletes the mark (:func:`started`) before it claims anything, so a
   batch stored from then on wakes a new drain.
 - A handler no worker runs any more loses its mark with its group (:func:`forget`).
+- A worker that does not run the handler and takes its drain from the shared queue parks it
+  (:func:`park`): the drain moves, unrun, to the handler's own queue (:func:`handler_queue`),
+  which only workers that run the handler listen to, and the mark names it there. At most one
+  drain waits there per handler: a drain parked while another waits only points the mark at it.
 
 A mark whose job is gone (a flushed queue, a process killed between the two steps, a worker
 killed as it took the job) expires, and maintenance checks it against the queue itself
@@ -54,18 +58,48 @@ def wake(conn: redis.Redis, q: Queue, handlers: Iterable[str], *, verify: bool =
     if won:
         with conn.pipeline(transaction=True) as pipe:
             for h in won:
-                q.enqueue_call(
-                    keys.DRAIN_FUNC,
-                    args=[h],
-                    job_id=ids[h],
-                    result_ttl=0,
-                    failure_ttl=300,  # a drain carries no reports: its state is in the stream
-                    timeout=86400,  # the drain bounds its own time (budget, handler timeout)
-                    description=f"dlrhook: deliver reports to {h}",
-                    pipeline=pipe,
-                )
+                _enqueue(q, h, ids[h], pipe)
             pipe.execute()
     return won
+
+
+def handler_queue(q: Queue, handler: str) -> Queue:
+    """*handler*'s own queue beside *q*: jobs of that handler a worker not running it took."""
+    return Queue(keys.handler_queue_name(q.name, handler), connection=q.connection, serializer=q.serializer)
+
+
+def park(conn: redis.Redis, q: Queue, handler: str) -> str:
+    """Leave *handler*'s drain waiting in its own queue (this worker does not run it); returns its id.
+
+    Called by a drain job that a worker not running *handler* took from the shared queue *q*
+    (the job then ends, having done nothing). The reports stay in the stream for *handler*'s
+    group; the drain waits, unrun, until a worker that runs *handler* takes it, so that it
+    cannot pass from worker to worker meanwhile.
+    """
+    hq = handler_queue(q, handler)
+    for waiting in conn.lrange(hq.key, 0, 999):
+        if store.text(waiting).startswith(keys.DRAIN_JOB_PREFIX):
+            conn.set(keys.pending_key(handler), waiting, ex=PENDING_TTL)
+            return store.text(waiting)
+    job_id = f"{keys.DRAIN_JOB_PREFIX}{uuid.uuid4().hex}"
+    conn.set(keys.pending_key(handler), job_id, ex=PENDING_TTL)  # first: the job deletes it as it starts
+    with conn.pipeline(transaction=True) as pipe:
+        _enqueue(hq, handler, job_id, pipe)
+        pipe.execute()
+    return job_id
+
+
+def _enqueue(q: Queue, handler: str, job_id: str, pipe: Any) -> None:
+    q.enqueue_call(
+        keys.DRAIN_FUNC,
+        args=[handler],
+        job_id=job_id,
+        result_ttl=0,
+        failure_ttl=300,  # a drain carries no reports: its state is in the stream
+        timeout=86400,  # the drain bounds its own time (budget, handler timeout)
+        description=f"dlrhook: deliver reports to {handler}",
+        pipeline=pipe,
+    )
 
 
 def started(conn: redis.Redis, handler: str) -> None:
@@ -80,7 +114,8 @@ def forget(pipe: Any, handler: str) -> None:
 
 
 def _drop_stale_marks(conn: redis.Redis, q: Queue, names: list[str]) -> None:
-    """Delete the pending marks whose job no longer waits in the queue list itself.
+    """Delete the pending marks whose job no longer waits in the queue list itself (the shared
+    queue, or the handler's own when it was parked).
 
     The job's status is not enough: a worker killed between taking a job from the queue and
     starting it leaves the job in RQ's intermediate list, still "queued", until RQ's cleanup
@@ -89,7 +124,9 @@ def _drop_stale_marks(conn: redis.Redis, q: Queue, names: list[str]) -> None:
     """
     marks = conn.mget([keys.pending_key(h) for h in names])
     for h, mark in zip(names, marks, strict=True):
-        if mark is None or conn.lpos(q.key, store.text(mark)) is not None:
+        if mark is None:
+            continue
+        if any(conn.lpos(key, store.text(mark)) is not None for key in (q.key, handler_queue(q, h).key)):
             continue
         # Only delete the mark we looked at: a fresh one set meanwhile stays.
         with conn.pipeline(transaction=True) as pipe:

@@ -79,6 +79,12 @@ STATUS_INTERMEDIATE = PREFIX + "status:intermediate"
 DRAIN_JOB_PREFIX = "drain-"
 
 
+def handler_queue_name(queue_name: str, handler: str) -> str:
+    """The RQ queue of *handler*'s own jobs (``<DLRHOOK_QUEUE>:<handler>``): only workers that run
+    that handler listen to it (:func:`dlrhook.drains.park`)."""
+    return f"{queue_name}:{handler}"
+
+
 def pending_key(handler: str) -> str:
     """The key naming the queued drain job of *handler* (:mod:`dlrhook.drains`)."""
     return DRAIN_PENDING_PREFIX + handler

@@ -37,6 +37,13 @@ ones) in :mod:`~dlrhook.workers.decode`, calling a handler (timeout, watchdog) i
 :mod:`~dlrhook.workers.calls`, registering handlers, trimming and maintenance in
 :mod:`~dlrhook.workers.stream`. When a drain is queued is :mod:`dlrhook.drains`.
 
+A worker runs jobs of the handlers it selected only. It listens to the shared queue and to the
+own queue of each handler it runs (``<DLRHOOK_QUEUE>:<handler>``); a job of another handler
+that it takes from the shared queue is moved, unrun, to that handler's queue
+(:func:`dlrhook.drains.park` for a drain, the same attempt as a new job for a retry), where it
+waits for a worker that runs the handler: the reports stay in the stream, never dead-lettered
+by a worker that cannot deliver them, and the job does not pass from worker to worker.
+
 Delivery is at least once per (report, handler): a worker killed between calling a handler and
 acknowledging the batch delivers those reports again, to that handler only.
 """
@@ -58,7 +65,7 @@ from dlrhook.workers import handlers as handler_registry
 from dlrhook.workers.decode import Item
 from dlrhook.workers.heartbeat import Heartbeat
 from dlrhook.workers.lane import Lane
-from dlrhook.workers.retries import DELIVER_RETRIES
+from dlrhook.workers.retries import DELIVER_RETRIES, deliver_job
 
 log = logging.getLogger("dlrhook.dispatch")
 
@@ -75,6 +82,12 @@ def drain(handler_name: str) -> None:
     job = _current_job()
     conn: redis.Redis = job.connection
     settings = runtime.settings()
+    if not runtime.runs(handler_name):
+        parked = drains.park(conn, store.queue(conn, settings), handler_name)
+        log.info(
+            "drain of handler %s, which this worker does not run, waits for one that does (%s)", handler_name, parked
+        )
+        return
     lane = Lane(conn, store.queue(conn, settings), settings, handler_registry.load(handler_name), job.id)
     drains.started(conn, handler_name)
     if not lane.acquire():
@@ -119,6 +132,18 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
     job = _current_job()
     conn: redis.Redis = job.connection
     settings = runtime.settings()
+    if not runtime.runs(handler_name):
+        # Not this worker's handler (a replayed dead letter, a retry queued by another worker):
+        # the same attempt waits in the handler's own queue for a worker that runs it.
+        parked = deliver_job(store.queue(conn, settings), handler_name, wires, attempt)
+        drains.handler_queue(store.queue(conn, settings), handler_name).enqueue_job(parked)
+        log.info(
+            "%d reports for handler %s, which this worker does not run, wait for one that does (%s)",
+            len(wires),
+            handler_name,
+            parked.id,
+        )
+        return
     lane = Lane(conn, store.queue(conn, settings), settings, handler_registry.load(handler_name), job.id)
     deadline = time.monotonic() + settings.drain_budget
     rerun = job.retries_left is not None and job.retries_left < DELIVER_RETRIES

@@ -50,7 +50,7 @@ def settle(
         last_line = _last_line(outcome.error)
         if attempt <= len(delays):
             delay = delays[attempt - 1]
-            job = _deliver_job(q, handler_name, failed, attempt + 1)
+            job = deliver_job(q, handler_name, failed, attempt + 1)
             metrics.count_retry(handler_name, len(failed))
             if delay:
                 q.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
@@ -79,12 +79,13 @@ def settle(
     if outcome.untried:
         # Time is up (shutdown, or the drain's budget): the untried reports go back as a job of
         # their own, at the back of the queue, the attempt unspent.
-        job = _deliver_job(q, handler_name, [wires[i] for i in outcome.untried], attempt)
+        job = deliver_job(q, handler_name, [wires[i] for i in outcome.untried], attempt)
         q.enqueue_job(job, pipeline=pipe)
         log.info("%d reports handed back for handler %s as %s", len(outcome.untried), handler_name, job.id)
 
 
-def _deliver_job(q: Queue, handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Job:
+def deliver_job(q: Queue, handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Job:
+    """A ``deliver`` job (not yet queued) of *handler_name*'s attempt number *attempt* at *wires*."""
     return q.create_job(
         keys.DELIVER_FUNC,
         args=[handler_name, wires, attempt],

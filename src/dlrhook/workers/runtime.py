@@ -1,7 +1,7 @@
 """What a worker process's jobs share: its settings and its shutdown deadline.
 
 Jobs are called by RQ with plain JSON arguments only, so the settings the process started
-with live here. ``dlrhook worker`` calls :func:`configure` once; a process that never did
+with, and the handlers it runs, live here. ``dlrhook worker`` calls :func:`configure` once; a process that never did
 (an in-process ``SimpleWorker`` in a script) reads the environment on first use.
 """
 
@@ -13,6 +13,7 @@ from dlrhook.settings import Settings, load_settings
 
 _settings: Settings | None = None
 _stop_at: float | None = None
+_handlers: frozenset[str] | None = None
 
 
 def configure(settings: Settings) -> None:
@@ -28,6 +29,17 @@ def settings() -> Settings:
     if _settings is None:
         _settings = load_settings()
     return _settings
+
+
+def select(handler_names: list[str]) -> None:
+    """Run jobs of these handlers only, from now on (``dlrhook worker``, after choosing them)."""
+    global _handlers
+    _handlers = frozenset(handler_names)
+
+
+def runs(handler_name: str) -> bool:
+    """Whether this process runs *handler_name*'s jobs (every handler, unless :func:`select` was called)."""
+    return _handlers is None or handler_name in _handlers
 
 
 def request_shutdown(grace: float) -> None:
@@ -52,5 +64,5 @@ def past_deadline() -> bool:
 
 def reset() -> None:
     """Forget the configured settings and any shutdown, as in a fresh process (for tests)."""
-    global _settings, _stop_at
-    _settings = _stop_at = None
+    global _settings, _stop_at, _handlers
+    _settings = _stop_at = _handlers = None

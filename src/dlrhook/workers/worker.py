@@ -25,6 +25,9 @@ What this subclass changes, and why:
   high-water mark that refuses RQ's writes is emptied meanwhile, without RQ, by
   :mod:`dlrhook.workers.rescue`.
 - Failed jobs are logged without their arguments (they hold phone numbers).
+- It runs the jobs of its own handlers only (:func:`dlrhook.workers.runtime.select`), and
+  listens to their own queues as well as the shared one (:func:`queues`; see
+  :mod:`dlrhook.workers.dispatch`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import BaseDeathPenalty
 from rq.worker.base import WorkerStatus
 
-from dlrhook import store
+from dlrhook import drains, store
 from dlrhook.settings import Settings
 from dlrhook.workers import handlers as handler_registry
 from dlrhook.workers import rescue, runtime, stream
@@ -159,8 +162,9 @@ def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | N
         started = time.monotonic()
         try:
             chosen = prepare(conn, settings, handler_names)
+            runtime.select(chosen)
             worker = DispatchWorker(
-                [store.queue(conn, settings)], settings=settings, connection=conn, handler_names=chosen
+                queues(conn, settings, chosen), settings=settings, connection=conn, handler_names=chosen
             )
             worked = worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
             if burst or runtime.stopping() or worker._stop_requested:
@@ -180,6 +184,13 @@ def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | N
         log.error("%s; starting again in %.1f s", reason, wait)
         if not _pause(wait):
             return False
+
+
+def queues(conn: redis.Redis, settings: Settings, chosen: list[str]) -> list[Queue]:
+    """What a worker listens to: the own queue of each handler it runs (jobs parked for them
+    by workers that do not run them), then the shared queue."""
+    shared = store.queue(conn, settings)
+    return [drains.handler_queue(shared, name) for name in chosen] + [shared]
 
 
 def _pause(seconds: float) -> bool:
