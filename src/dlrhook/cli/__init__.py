@@ -2,18 +2,36 @@
 
 Each subcommand reads the settings once; a bad value stops it with the variable's name. The
 commands live by kind: :mod:`~dlrhook.cli.service` (the processes), :mod:`~dlrhook.cli.pull`
-(pull and reconcile), :mod:`~dlrhook.cli.operate` (failed, handlers, quarantine, status) and
+(pull and reconcile), :mod:`~dlrhook.cli.failed` (dead letters), :mod:`~dlrhook.cli.operate`
+(handlers, quarantine, status) and
 :mod:`~dlrhook.cli.simulate`; :mod:`~dlrhook.cli.common` holds what they share.
 """
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
+import redis
 
-from dlrhook.cli import operate, pull, service, simulate
+from dlrhook.cli import failed, operate, pull, service, simulate
+from dlrhook.cli.common import redis_unreachable
 
 
-@click.group()
+class _Main(click.Group):
+    """The command group: a Redis that cannot be reached ends a command with one line naming
+    REDIS_URL and exit code 1, not a traceback (the processes retry by themselves)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            click.echo(redis_unreachable(exc), err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """dlrhook: receive Infobip delivery reports and hand them to your handlers."""
 
@@ -25,7 +43,7 @@ main.add_command(service.local)
 main.add_command(service.worker)
 main.add_command(pull.pull)
 main.add_command(pull.reconcile)
-main.add_command(operate.failed)
+main.add_command(failed.failed)
 main.add_command(operate.handlers)
 main.add_command(operate.quarantine)
 main.add_command(operate.status_command)

@@ -1,13 +1,17 @@
-"""What the commands share: the settings or a clean exit, and a poller run until a signal."""
+"""What the commands share: the settings or a clean exit, a Redis that cannot be reached said
+in one line, times given as ``--since``, and a poller run until a signal."""
 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -40,6 +44,44 @@ def durability_or_exit(conn: redis.Redis, settings: Settings) -> None:
     except DurabilityUnsupported as exc:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(2)
+
+
+def redis_unreachable(exc: Exception) -> str:
+    """The one line a command prints when Redis cannot be reached: the URL (its password
+    blanked), the variable that sets it, and what went wrong."""
+    import os
+
+    url = os.environ.get("REDIS_URL") or ""
+    where = "the embedded Redis (REDIS_URL is not set: `dlrhook local` or `make run` starts it)"
+    if url:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        where = f"REDIS_URL={parts.scheme}://{netloc}{parts.path}"
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"dlrhook: cannot reach Redis at {where}: {reason}"
+
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """``--since``: a duration back from now (``90s``, ``30m``, ``2h``, ``7d``) or an ISO time
+    (without an offset: UTC). Raises :class:`click.BadParameter` saying which forms it takes."""
+    if value is None:
+        return None
+    found = _DURATION.match(value.strip().lower())
+    if found:
+        return datetime.now(UTC) - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (90s, 30m, 2h, 7d) nor an ISO time (2026-12-01T10:00:00+00:00)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 T = TypeVar("T")

@@ -1,4 +1,7 @@
-"""The operator's commands on what Redis holds: ``failed``, ``handlers``, ``quarantine`` and ``status``."""
+"""The operator's commands on what Redis holds: ``handlers``, ``quarantine`` and ``status``.
+
+``failed`` (dead letters) is :mod:`dlrhook.cli.failed`.
+"""
 
 from __future__ import annotations
 
@@ -9,52 +12,6 @@ from typing import Any
 import click
 
 from dlrhook.cli.common import settings_or_exit
-from dlrhook.settings import Settings
-
-
-def _queue(settings: Settings) -> Any:
-    from dlrhook import store
-
-    return store.queue(store.connect(settings), settings)
-
-
-@click.group()
-def failed() -> None:
-    """Reports a handler gave up on (dead letters in RQ's failed registry)."""
-
-
-@failed.command("list")
-def failed_list() -> None:
-    """One line per dead letter: job id, handler, message ids, attempts, when, reason."""
-    from dlrhook.workers.replay import dead_letters
-
-    entries = dead_letters(_queue(settings_or_exit()))
-    if not entries:
-        click.echo("no failed jobs")
-        return
-    click.echo("JOB ID\tHANDLER\tREPORTS\tMESSAGE IDS\tATTEMPTS\tFAILED AT\tREASON")
-    for e in entries:
-        when = e.failed_at.isoformat(timespec="seconds") if e.failed_at else "-"
-        attempts = "-" if e.attempts is None else str(e.attempts)
-        ids = ",".join(e.message_ids[:5]) + (f",+{len(e.message_ids) - 5}" if len(e.message_ids) > 5 else "")
-        click.echo(f"{e.job_id}\t{e.handler}\t{e.reports}\t{ids or '-'}\t{attempts}\t{when}\t{e.error}")
-
-
-@failed.command("replay")
-@click.argument("job_id", required=False)
-@click.option("--all", "replay_all", is_flag=True, help="replay every failed job")
-def failed_replay(job_id: str | None, replay_all: bool) -> None:
-    """Re-queue one dead letter (JOB_ID) or all of them (--all): one more attempt each."""
-    from dlrhook.workers.replay import replay_failed
-
-    if bool(job_id) == replay_all:
-        raise click.UsageError("give a JOB_ID or --all")
-    try:
-        done = replay_failed(_queue(settings_or_exit()), None if replay_all else [str(job_id)])
-    except LookupError as exc:
-        click.echo(f"dlrhook: {exc}", err=True)
-        sys.exit(1)
-    click.echo(f"re-queued {len(done)} job(s)")
 
 
 @click.group()
@@ -116,6 +73,63 @@ def quarantine_list() -> None:
         message_id = raw.get("messageId", "-") if isinstance(raw, dict) else "-"
         errors = json.dumps(e.get("errors"), separators=(",", ":"))
         click.echo(f"{e.get('id')}\t{e.get('received_at')}\t{e.get('source')}\t{message_id}\t{errors}")
+
+
+@quarantine.command("show")
+@click.argument("entry_id")
+@click.option("--unmasked", is_flag=True, help="print phone numbers and email addresses as received")
+def quarantine_show(entry_id: str, unmasked: bool) -> None:
+    """One quarantined report: when and how it came, its field errors and its raw body (masked
+    as in the logs unless --unmasked)."""
+    from dlrhook import quarantine as kept
+    from dlrhook import store
+    from dlrhook.logs import redact_value
+    from dlrhook.wire import dumps
+
+    settings = settings_or_exit()
+    try:
+        entry = kept.get(store.connect(settings), entry_id)
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"id          {entry.get('id')}")
+    click.echo(f"received at {entry.get('received_at')}")
+    click.echo(f"source      {entry.get('source')}")
+    click.echo(f"channel     {entry.get('channel') or '-'}")
+    click.echo("errors      " + json.dumps(entry.get("errors"), ensure_ascii=False))
+    raw = entry.get("raw")
+    shown = raw if unmasked else redact_value("", raw)
+    click.echo("raw report:")
+    click.echo(json.dumps(json.loads(dumps(shown)), indent=2, ensure_ascii=False))
+
+
+@quarantine.command("delete")
+@click.argument("entry_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="delete every quarantined report")
+@click.option("--yes", is_flag=True, help="with --all: do not ask")
+def quarantine_delete(entry_ids: tuple[str, ...], every: bool, yes: bool) -> None:
+    """Delete quarantined reports for good (IDs, or --all): they stop counting in the gauge."""
+    from dlrhook import quarantine as kept
+    from dlrhook import store
+
+    if bool(entry_ids) == every:
+        raise click.UsageError("give IDs or --all")
+    conn = store.connect(settings_or_exit())
+    if every:
+        ids = [str(e.get("id")) for e in kept.quarantined(conn)]
+        if ids and not yes:
+            click.confirm(f"delete {len(ids)} quarantined report(s) for good?", abort=True)
+    else:
+        ids = list(entry_ids)
+        for qid in ids:
+            try:
+                kept.get(conn, qid)
+            except LookupError as exc:
+                click.echo(f"dlrhook: {exc}", err=True)
+                sys.exit(1)
+    for qid in ids:
+        kept.remove(conn, qid)
+    click.echo(f"deleted {len(ids)} quarantined report(s)")
 
 
 @quarantine.command("replay")

@@ -65,7 +65,7 @@ from dlrhook.workers import handlers as handler_registry
 from dlrhook.workers.decode import Item
 from dlrhook.workers.heartbeat import Heartbeat
 from dlrhook.workers.lane import Lane
-from dlrhook.workers.retries import DELIVER_RETRIES, deliver_job
+from dlrhook.workers.retries import DEAD_LETTER_PREFIX, DELIVER_RETRIES, deliver_job
 
 log = logging.getLogger("dlrhook.dispatch")
 
@@ -153,6 +153,16 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
         lane.deliver_items(items, careful=careful, deadline=deadline, attempt=attempt)
     finally:
         calls.watchdog.done()
+    if job.id.startswith(DEAD_LETTER_PREFIX):  # a replayed dead letter: say what became of it
+        log.info(
+            "replayed dead letter %s: %d reports handed to handler %s (attempt %d; any it failed again "
+            "are retried or dead-lettered, logged above)",
+            job.id,
+            len(items),
+            handler_name,
+            attempt,
+            extra={"handler": handler_name, "replayed_job": job.id, "reports": len(items)},
+        )
 
 
 def _current_job() -> Job:

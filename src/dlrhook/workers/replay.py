@@ -9,8 +9,9 @@ Reading and writing the quarantine itself is :mod:`dlrhook.quarantine`'s.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -20,12 +21,13 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from dlrhook import quarantine
+from dlrhook import drains, quarantine
 from dlrhook.ingest import ingest
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.wire import report_key
+from dlrhook.workers import stream
 
 
 @dataclass(frozen=True)
@@ -39,57 +41,109 @@ class DeadLetter:
     error: str
     failed_at: datetime | None
     message_ids: tuple[str, ...] = ()
+    queue: str = ""
 
 
-def dead_letters(q: Queue) -> list[DeadLetter]:
-    """Every failed job of *q*, oldest first; jobs dlrhook did not dead-letter itself are shown too."""
-    registry = FailedJobRegistry(queue=q)
+def _registries(q: Queue) -> list[FailedJobRegistry]:
+    """The failed registries of *q* and of each registered handler's own queue."""
+    names = [q] + [drains.handler_queue(q, h) for h in stream.registered(q.connection)]
+    return [FailedJobRegistry(queue=x) for x in names]
+
+
+def dead_letters(q: Queue, *, handler: str | None = None, since: datetime | None = None) -> list[DeadLetter]:
+    """Every failed job of *q* (and of the handlers' own queues), oldest first, of *handler*
+    only and failed at *since* or later when given; jobs dlrhook did not dead-letter itself are
+    shown too."""
     out = []
-    for job_id in registry.get_job_ids():
-        if job_id.startswith(keys.DRAIN_JOB_PREFIX):
-            continue  # a drain whose worker died: it carries no reports (they are in the stream)
-        try:
-            job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
-        except NoSuchJobError:
-            continue
-        meta = job.meta or {}
-        args = _args(job)
-        handler = meta.get("handler") or (str(args[0]) if job.func_name == keys.DELIVER_FUNC and args else "")
-        reports = meta.get("reports") or (len(args[1]) if job.func_name == keys.DELIVER_FUNC and len(args) > 1 else 0)
-        latest = job.latest_result()
-        error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
-        ids = meta.get("message_ids")
-        if ids is None and job.func_name == keys.DELIVER_FUNC and len(args) > 1 and isinstance(args[1], list):
-            ids = [str((w.get("report") or {}).get("message_id", "")) for w in args[1] if isinstance(w, dict)]
-        out.append(
-            DeadLetter(
-                job_id=job.id,
-                handler=str(handler or job.func_name),
-                reports=int(reports),
-                attempts=meta.get("attempts"),
-                error=error,
-                failed_at=job.ended_at,
-                message_ids=tuple(str(i) for i in ids or ()),
-            )
-        )
-    return out
+    for registry in _registries(q):
+        for job_id in registry.get_job_ids():
+            if job_id.startswith(keys.DRAIN_JOB_PREFIX):
+                continue  # a drain whose worker died: it carries no reports (they are in the stream)
+            try:
+                job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
+            except NoSuchJobError:
+                continue
+            entry = _entry(job, registry.name)
+            if handler is not None and entry.handler != handler:
+                continue
+            if since is not None and (entry.failed_at is None or _aware(entry.failed_at) < since):
+                continue
+            out.append(entry)
+    return sorted(out, key=lambda e: _aware(e.failed_at) if e.failed_at else datetime.min.replace(tzinfo=UTC))
 
 
-def replay_failed(q: Queue, job_ids: list[str] | None = None) -> list[str]:
-    """Re-queue the given failed jobs (all when *job_ids* is None); returns the ids re-queued.
+def dead_letter(q: Queue, job_id: str) -> tuple[DeadLetter, list[Any]]:
+    """One dead letter and its reports (the wire form), or :class:`LookupError`."""
+    for registry in _registries(q):
+        if job_id in registry:
+            try:
+                job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
+            except NoSuchJobError:
+                break
+            args = _args(job)
+            wires = args[1] if job.func_name == keys.DELIVER_FUNC and len(args) > 1 else []
+            return _entry(job, registry.name), list(wires) if isinstance(wires, list) else []
+    raise LookupError(f"no failed job {job_id!r}")
 
-    Raises :class:`LookupError` for an id that is not in the failed registry.
+
+def _entry(job: Job, queue: str) -> DeadLetter:
+    """A failed job as a dead letter (one dlrhook did not make itself is read from its arguments)."""
+    meta = job.meta or {}
+    args = _args(job)
+    handler = meta.get("handler") or (str(args[0]) if job.func_name == keys.DELIVER_FUNC and args else "")
+    reports = meta.get("reports") or (len(args[1]) if job.func_name == keys.DELIVER_FUNC and len(args) > 1 else 0)
+    latest = job.latest_result()
+    error = meta.get("error") or _last_line((latest.exc_string if latest else None) or "")
+    ids = meta.get("message_ids")
+    if ids is None and job.func_name == keys.DELIVER_FUNC and len(args) > 1 and isinstance(args[1], list):
+        ids = [str((w.get("report") or {}).get("message_id", "")) for w in args[1] if isinstance(w, dict)]
+    return DeadLetter(
+        job_id=job.id,
+        handler=str(handler or job.func_name),
+        reports=int(reports),
+        attempts=meta.get("attempts"),
+        error=error,
+        failed_at=job.ended_at,
+        message_ids=tuple(str(i) for i in ids or ()),
+        queue=queue,
+    )
+
+
+def replay_failed(q: Queue, entries: list[DeadLetter]) -> Counter[str]:
+    """Re-queue these dead letters (one more attempt each); returns the reports re-queued by handler.
+
+    Raises :class:`LookupError` for one that is no longer in its failed registry (replayed or
+    deleted meanwhile); those before it are re-queued.
     """
-    registry = FailedJobRegistry(queue=q)
-    ids = registry.get_job_ids() if job_ids is None else job_ids
-    done = []
-    for job_id in ids:
+    done: Counter[str] = Counter()
+    registries = {r.name: r for r in _registries(q)}
+    for e in entries:
+        registry = registries.get(e.queue) or FailedJobRegistry(queue=q)
         try:
-            registry.requeue(job_id)
+            registry.requeue(e.job_id)
         except (InvalidJobOperation, NoSuchJobError):
-            raise LookupError(f"no failed job {job_id!r}") from None
-        done.append(job_id)
+            raise LookupError(f"no failed job {e.job_id!r}") from None
+        done[e.handler] += e.reports
     return done
+
+
+def delete_failed(q: Queue, entries: list[DeadLetter]) -> Counter[str]:
+    """Delete these dead letters and their reports for good; returns the reports deleted by handler."""
+    done: Counter[str] = Counter()
+    registries = {r.name: r for r in _registries(q)}
+    for e in entries:
+        registry = registries.get(e.queue) or FailedJobRegistry(queue=q)
+        try:
+            registry.remove(e.job_id, delete_job=True)
+        except NoSuchJobError:
+            registry.remove(e.job_id)
+        done[e.handler] += e.reports
+    return done
+
+
+def lookup(q: Queue, job_ids: list[str]) -> list[DeadLetter]:
+    """The dead letters of *job_ids*, in that order; :class:`LookupError` for an unknown one."""
+    return [dead_letter(q, job_id)[0] for job_id in job_ids]
 
 
 @dataclass
@@ -150,6 +204,10 @@ def _args(job: Job) -> list[Any]:
         return list(job.args)
     except Exception:  # an unreadable job still gets listed
         return []
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _last_line(text: str) -> str:

@@ -28,6 +28,8 @@ log = logging.getLogger("dlrhook.dispatch")
 
 #: Runs of a ``deliver`` job RQ allows: a retry abandoned by a killed worker runs again, carefully.
 DELIVER_RETRIES = 3
+#: Prefix of a dead letter's job id (``dead-<hex>``): replayed, it runs under that id.
+DEAD_LETTER_PREFIX = "dead-"
 
 
 def settle(
@@ -115,7 +117,7 @@ def dead_letter(
     job = q.create_job(
         keys.DELIVER_FUNC,
         args=[handler_name, wires, attempts + 1],
-        job_id=f"dead-{uuid.uuid4().hex}",
+        job_id=f"{DEAD_LETTER_PREFIX}{uuid.uuid4().hex}",
         result_ttl=0,
         timeout=86400,
         description=f"dlrhook: {handler_name} gave up on {len(wires)} reports after {attempts} attempts",
