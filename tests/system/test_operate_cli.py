@@ -34,7 +34,7 @@ def rows(out: str) -> list[list[str]]:
 
 
 def calls(conn: redis_lib.Redis, handler: str) -> list[str]:
-    return [v.decode() for v in conn.lrange(f"test:calls:{handler}", 0, -1)]
+    return [str(v, "utf-8") for v in conn.lrange(f"test:calls:{handler}", 0, -1)]  # type: ignore[arg-type]
 
 
 def test_failed_list_show_replay_delete_by_handler_and_time(
