@@ -13,13 +13,13 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from dlrhook import channels, logs, metrics, store
+from dlrhook import backlog, channels, logs, metrics, store
 from dlrhook.errors import ApiRejected
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
 from dlrhook.store import durability, keys
-from dlrhook.webhook import api, auth, openapi, problems
+from dlrhook.webhook import api, auth, openapi, problems, refusals
 from dlrhook.webhook.body import read as read_body
 
 log = logging.getLogger("dlrhook.web")
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
     app.add_url_rule("/openapi.json", view_func=openapi_view, methods=["GET"])
     api.init_app(app)
+    app.after_request(_log_refusal)
     if settings.auth_mode == "open":
         log.warning(
             "NO AUTHENTICATION: POST /notify accepts anyone's reports. Set DLRHOOK_TOKEN or DLRHOOK_BASIC_AUTH."
@@ -109,6 +110,19 @@ def notify(channel: str | None = None) -> tuple[Response, int]:
     return jsonify(answer), 200
 
 
+def _log_refusal(response: Response) -> Response:
+    """A push answered anything but 200 (or a 500, logged already) gets its WARNING line."""
+    if request.endpoint == "notify" and response.status_code != 200 and response.status_code != 500:
+        problem = response.get_json(silent=True) or {}
+        refusals.refused(
+            response.status_code,
+            str(problem.get("title") or response.status),
+            str(problem.get("detail") or ""),
+            request.remote_addr,
+        )
+    return response
+
+
 def healthz() -> tuple[Response, int]:
     """200 while the process lives."""
     return jsonify({"status": "ok"}), 200
@@ -119,7 +133,9 @@ def readyz() -> tuple[Response, int]:
     ``Authorization: Bearer <DLRHOOK_API_TOKEN>`` also the queue depths, the auth mode and Redis's state.
 
     ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate;
-    ``durability`` is the DLRHOOK_DURABILITY level in force.
+    ``durability`` is the DLRHOOK_DURABILITY level in force; ``dead_letters`` and ``handlers``
+    (per handler: reports waiting, the age of the oldest undelivered one, dead letters) are
+    :func:`dlrhook.backlog.per_handler`'s.
     """
     st = state()
     code, body = _readiness(st)
@@ -152,6 +168,10 @@ def _readiness(st: State) -> tuple[int, dict[str, Any]]:
         return 503, body
     # ``inbox`` is the deprecated name of ``stream``, kept (same value) for dashboards and alerts that read it.
     body.update(status="ok", redis="ok", stream=stream, inbox=stream, queued_jobs=jobs, quarantined=quarantined)
+    try:
+        body["dead_letters"], body["handlers"] = backlog.per_handler(st.conn, store.queue(st.conn, st.settings))
+    except redis.RedisError as exc:  # Redis answered the ping: report what is known, stay ready
+        body["handlers"] = {"error": type(exc).__name__}
     plan = durability.of(st.conn, st.settings).current  # as the last write saw it; not read here
     body["durability"] = plan.level if plan is not None else "unknown"
     return 200, body
