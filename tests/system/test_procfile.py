@@ -104,6 +104,7 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
     assert f"Listening at: http://127.0.0.1:{port}" in out  # this machine only, as the banner says
     assert "local-secret-token" not in out and "lo****" in out  # the token shown masked
     assert "Traceback" not in out
+    assert local.returncode == 0, out[-2000:]  # Ctrl-C is a clean stop (`make run`: no "Error 130")
     assert (tmp_path / "redis" / "appendonlydir").is_dir()  # AOF on: a restart loses nothing
     assert not answers(f"http://127.0.0.1:{port}/healthz"), "the web process outlived Ctrl-C"
     assert not redis_answers(f"redis://127.0.0.1:{redis_port}/0"), "the embedded Redis outlived Ctrl-C"

@@ -46,6 +46,24 @@ def test_a_bad_value_is_refused_by_name(env: Callable[..., Settings], name: str,
         env(**{name: value})
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "DLRHOOK_RETRY_DELAYS: item 1, 'abc', is not a whole number of seconds"),
+        ("10,soon", "DLRHOOK_RETRY_DELAYS: item 2, 'soon', is not a whole number of seconds"),
+        ("10,-5", "DLRHOOK_RETRY_DELAYS: item 2, -5, is negative"),
+    ],
+)
+def test_bad_retry_delays_say_which_item_is_wrong_and_why(
+    env: Callable[..., Settings], value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        env(DLRHOOK_RETRY_DELAYS=value)
+    assert message in str(caught.value)
+    assert env(DLRHOOK_RETRY_DELAYS=" 10, 60 ").retry_delays == (10, 60)
+    assert env(DLRHOOK_RETRY_DELAYS="").retry_delays == ()
+
+
 def test_every_bad_value_is_reported_at_once(env: Callable[..., Settings]) -> None:
     with pytest.raises(SettingsError) as caught:
         env(DLRHOOK_MAX_BODY="x", DLRHOOK_PULL_MODE="y")

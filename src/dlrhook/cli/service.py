@@ -139,7 +139,9 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
         if server is not None:
             server.stop()
         multiproc.remove_own_folder()
-    sys.exit(manager.returncode or 0)
+    # Ctrl-C (or SIGTERM) is how this is stopped: a clean stop, not a failure (`make run` would
+    # end in "make: *** Error 130"). A process that died by itself keeps its exit code.
+    sys.exit(0 if manager.returncode in (130, 143) else manager.returncode or 0)
 
 
 @click.command()

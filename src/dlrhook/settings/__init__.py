@@ -63,7 +63,7 @@ class Settings:
     )
     handlers: tuple[str, ...] | None = setting("DLRHOOK_HANDLERS", "list", None, convert=values.names)
     retry_delays: tuple[int, ...] = setting(
-        "DLRHOOK_RETRY_DELAYS", "list", list(defaults.RETRY_DELAYS), subcast=int, convert=tuple
+        "DLRHOOK_RETRY_DELAYS", "list", list(defaults.RETRY_DELAYS), convert=values.delays
     )
     dedup_ttl: int = setting("DLRHOOK_DEDUP_TTL", "int", defaults.DEDUP_TTL, validate=_POSITIVE)
     max_body: int = setting("DLRHOOK_MAX_BODY", "int", defaults.MAX_BODY, validate=Range(min=1024))
@@ -208,7 +208,7 @@ def _read(env: Env) -> Settings:
     except EnvValidationError as exc:
         messages = exc.error_messages
         items = messages.items() if isinstance(messages, dict) else [("environment", messages)]
-        problems = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in items)
+        problems = "; ".join(f"{name}: {values.error_text(msgs)}" for name, msgs in items)
         raise SettingsError(f"invalid environment: {problems}") from None
     for check in CHECKS:
         check(parsed)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dlrhook.errors import SettingsError
-from dlrhook.settings.values import is_whsec, seconds_or_off
+from dlrhook.settings.values import delays, is_whsec, seconds_or_off
 
 Check = Callable[[Mapping[str, Any]], None]
 
@@ -23,9 +23,8 @@ def reconcile_after(v: Mapping[str, Any]) -> None:
 
 
 def retry_delays(v: Mapping[str, Any]) -> None:
-    """``DLRHOOK_RETRY_DELAYS`` are not negative."""
-    if any(d < 0 for d in v["retry_delays"]):
-        raise SettingsError("DLRHOOK_RETRY_DELAYS: delays are seconds and cannot be negative")
+    """``DLRHOOK_RETRY_DELAYS`` are whole seconds, not negative (each bad item named)."""
+    delays(v["retry_delays"])
 
 
 def infobip_credentials(v: Mapping[str, Any]) -> None:

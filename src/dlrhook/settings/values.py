@@ -49,6 +49,43 @@ def each(check: Callable[[str], object]) -> Callable[[list[str]], None]:
     return validate
 
 
+def error_text(messages: object) -> str:
+    """What environs found wrong with one variable, as a sentence: a list's bad items by position
+    (``item 1 of the comma-separated list: Not a valid integer.``), never the value itself (it
+    may be a secret)."""
+    if isinstance(messages, dict):
+        return "; ".join(
+            f"item {int(k) + 1 if str(k).isdigit() else k} of the comma-separated list: {error_text(v)}"
+            for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
+        )
+    if isinstance(messages, list | tuple):
+        if messages and all(isinstance(m, int) for m in messages):  # environs' bad list items, by index
+            return "item " + ", ".join(str(m + 1) for m in messages) + " of the comma-separated list is not valid"
+        return " ".join(error_text(m) for m in messages)
+    return str(messages)
+
+
+def delays(items: list[str] | list[int]) -> tuple[int, ...]:
+    """``DLRHOOK_RETRY_DELAYS``: comma-separated whole seconds, none negative; each bad item is
+    named with what is wrong with it (``'abc' is not a whole number of seconds``)."""
+    out = []
+    for n, item in enumerate(items, 1):
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            seconds = int(text)
+        except ValueError:
+            raise SettingsError(
+                f"DLRHOOK_RETRY_DELAYS: item {n}, {text[:40]!r}, is not a whole number of seconds "
+                "(give the delays before each retry, comma-separated: 10,60,300; empty for no retries)"
+            ) from None
+        if seconds < 0:
+            raise SettingsError(f"DLRHOOK_RETRY_DELAYS: item {n}, {seconds}, is negative: delays are seconds")
+        out.append(seconds)
+    return tuple(out)
+
+
 def or_none(value: str | None) -> str | None:
     """An empty value is no value, as unset is (Heroku's app.json sets optional variables to "")."""
     return value or None
