@@ -58,6 +58,17 @@ def per_handler(conn: redis.Redis, q: Queue) -> tuple[int, dict[str, dict[str, A
     return len(ids), out
 
 
+def parked_jobs(conn: redis.Redis, q: Queue) -> int:
+    """Jobs waiting in the handlers' own queues (parked by workers that do not run them)."""
+    names = [store.text(h) for h in conn.hkeys(keys.HANDLERS)]
+    if not names:
+        return 0
+    with conn.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(drains.handler_queue(q, name).key)
+        return sum(int(n) for n in pipe.execute())
+
+
 def _groups(conn: redis.Redis) -> list[dict[str, Any]]:
     try:
         return list(conn.xinfo_groups(keys.REPORTS))

@@ -8,6 +8,7 @@ that skipped ``forward`` still ran forward's drains and dead-lettered every repo
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 #: The built-in handlers only (log, forward, status): the test plugins are left off the path.
 BUILTIN_ONLY = {"PYTHONPATH": ""}
+API_TOKEN = "an-api-token-for-readyz-0123456"
 
 
 def failed_jobs(conn: redis_lib.Redis) -> int:
@@ -53,7 +55,7 @@ def test_reports_for_a_handler_no_worker_runs_wait_for_it_and_are_never_dead_let
     # its settings removed: two workers that skip it (installed but not configured).
     skipping = supervise(2, **BUILTIN_ONLY)
     wait_until(lambda: "skipped" in skipping.output(), what="a worker to skip forward")
-    web = start_web()
+    web = start_web(DLRHOOK_API_TOKEN=API_TOKEN)
     for start in range(0, 60, 20):
         status, answer = web.request("POST", "/notify", _batch(start), "application/json")
         assert status == 200, answer
@@ -67,6 +69,12 @@ def test_reports_for_a_handler_no_worker_runs_wait_for_it_and_are_never_dead_let
     assert "must be set" not in skipping.output()
     parked = conn.lrange(drains.handler_queue(store.queue(conn, load_settings()), "forward").key, 0, -1)
     assert len(parked) == 1  # one drain waits for forward; it does not pass from worker to worker
+    c = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
+    c.request("GET", "/readyz", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    ready = json.loads(c.getresponse().read())
+    c.close()
+    assert ready["handlers"]["forward"]["waiting"] == 60 and ready["handlers"]["forward"]["dead_letters"] == 0
+    assert ready["queued_jobs"] >= 1  # the parked drain counts
 
     # a worker with forward's settings comes back: it gets every report, once.
     supervise(**BUILTIN_ONLY, **forward)

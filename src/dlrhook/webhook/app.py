@@ -162,6 +162,7 @@ def _readiness(st: State) -> tuple[int, dict[str, Any]]:
             pipe.llen(store.queue(st.conn, st.settings).key)
             pipe.hlen(keys.QUARANTINE)
             _, stream, jobs, quarantined = pipe.execute()
+        jobs += backlog.parked_jobs(st.conn, store.queue(st.conn, st.settings))
     except redis.RedisError as exc:
         # Not ready: a load balancer should send pushes elsewhere until Redis is back.
         body.update(status="unavailable", redis=type(exc).__name__)
