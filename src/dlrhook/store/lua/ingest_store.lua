@@ -7,7 +7,7 @@
 -- runs on one Redis node, never a cluster.
 -- KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
 -- ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
---       wire reports..., quarantine (id, json) pairs...
+--       wire reports..., quarantine (id, json) pairs..., most quarantine entries kept (last).
 -- Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate.
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
@@ -26,6 +26,15 @@ end
 for j = 0, nq - 1 do
   redis.call('HSET', KEYS[2], ARGV[nvalid + 6 + 2 * j], ARGV[nvalid + 7 + 2 * j])
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 6 + 2 * j])
+end
+if nq > 0 then
+  -- The quarantine keeps its newest entries only (dlrhook.quarantine.MAX_ENTRIES).
+  local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[#ARGV])
+  if over > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[5], 0, over - 1)
+    redis.call('HDEL', KEYS[2], unpack(oldest))
+    redis.call('ZREM', KEYS[5], unpack(oldest))
+  end
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[3])
