@@ -31,7 +31,7 @@ from dlrhook.errors import EmbeddedServerError
 #: ``DLRHOOK_REDIS_HIGH_WATER`` of it is used.
 MAXMEMORY = "512mb"
 #: The file, in the data folder, that keeps the generated password.
-PASSWORD_FILE = "password"
+PASSWORD_FILE = "password"  # noqa: S105  # a file name, not a password
 
 
 def password_of(data_dir: str | Path) -> str:
