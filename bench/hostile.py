@@ -10,6 +10,11 @@ fresh embedded Valkey, one push at a time:
 For each: the body's size, what the dlrhook keys hold then (their ``MEMORY USAGE``), the
 ratio, and the best of 3 answer times.
 
+Then ``dlrhook pull`` as a process against a hostile Infobip URL (the tests' fake Infobip, a
+real HTTP server): one answer each of 150 MB, a 1 GB gzip bomb (1 MB of gzip) and one
+trickled a byte every 0.1 s, each followed by a normal page: the process's peak RSS
+(``wait4``), its wall time, and the reports it took.
+
     python -m bench.hostile
 """
 
@@ -17,9 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from pathlib import Path
 
 import redis
 
@@ -61,7 +69,55 @@ def main() -> None:
                 assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
                 kept = held(conn)
             print(f"{name:<12} {len(body):>10,} {kept:>11,} {kept / len(body):>6.1f}x {min(times) * 1000:>7.0f} ms")
+        pulls(server.url)
         print(f"\ncommand: python -m bench.hostile {' '.join(sys.argv[1:])}")
+
+
+def gzip_of_spaces(size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    mb = b" " * 1_000_000
+    return b"".join(packer.compress(mb) for _ in range(size // 1_000_000)) + packer.flush()
+
+
+def pulls(redis_url: str) -> None:
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from tests.fake_infobip import Answer, FakeInfobip, make_reports
+
+    dlrhook = str(Path(sys.executable).parent / "dlrhook")
+    answers = {
+        "normal": None,
+        "150 MB": Answer(size=150_000_000),
+        "1 GB gzip": Answer(body=gzip_of_spaces(1_000_000_000), headers={"Content-Encoding": "gzip"}),
+        "trickle": Answer(body=json.dumps({"results": make_reports(5)}).encode(), trickle=0.1),
+    }
+    print(f"\n{'dlrhook pull vs':<16} {'peak RSS':>10} {'wall':>8} {'reports':>8}")
+    for name, answer in answers.items():
+        with FakeInfobip(api_key="bench-key", max_limit=1000) as fake, tempfile.TemporaryDirectory() as tmp:
+            fake.add_reports(make_reports(1000))
+            if answer is not None:
+                fake.inject(answer)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
+            env.update(
+                REDIS_URL=redis_url,
+                INFOBIP_BASE_URL=fake.url,
+                INFOBIP_API_KEY="bench-key",
+                DLRHOOK_PULL_BACKOFF="0.1",
+                DLRHOOK_LOG_LEVEL="ERROR",
+            )
+            started = time.monotonic()
+            with open(Path(tmp) / "out", "wb") as out:
+                proc = subprocess.Popen([dlrhook, "pull"], env=env, stdout=out, stderr=subprocess.DEVNULL)
+                _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.monotonic() - started
+            lines = (Path(tmp) / "out").read_bytes().splitlines()
+            took = (
+                json.loads(lines[-1]).get("accepted", "?")
+                if lines and os.waitstatus_to_exitcode(status) == 0
+                else "failed"
+            )
+            print(f"{name:<16} {usage.ru_maxrss / 1024:>7.0f} MB {wall:>6.1f} s {took!s:>8}")
+        redis.Redis.from_url(redis_url).flushdb()
 
 
 if __name__ == "__main__":

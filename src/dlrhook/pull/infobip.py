@@ -6,16 +6,29 @@ stop request) belongs to the poller. Its answer is the raw body, or one of three
 tell the poller how to wait: :class:`InfobipUnavailable` (429, 5xx, network: back off and
 retry), :class:`InfobipAuthError` (401/403: a human must fix a credential) and
 :class:`InfobipRequestError` (any other answer: a configuration problem, such as a wrong path).
+
+Whatever answers at the Infobip URL, a request is bounded: its body is read as a stream and
+given up (:class:`InfobipUnavailable`) past :attr:`InfobipClient.max_bytes` (counted after
+any decompression, so a gzip bomb stops there too), and the whole request, headers and body,
+ends within :attr:`InfobipClient.deadline` seconds: a watchdog then cuts its socket, however
+slowly the server trickles bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import threading
+import weakref
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
@@ -33,6 +46,65 @@ def _version() -> str:
 
 #: Every request names the installed release, so that Infobip's logs tell which one asked.
 USER_AGENT = f"dlrhook-poller/{_version()}"
+#: Bytes an answer may have besides its reports, and bytes each report may take (a v1 report is
+#: under 1 KB; 16 KiB leaves room for Infobip's longest callbackData, 4,000 characters, escaped).
+PAGE_BASE_BYTES = 64 * 1024
+REPORT_BYTES = 16 * 1024
+#: Bytes read at a time from an answer.
+CHUNK = 64 * 1024
+
+
+def max_answer_bytes(reports: int) -> int:
+    """The most bytes an answer of at most *reports* reports (or log entries) may have."""
+    return PAGE_BASE_BYTES + reports * REPORT_BYTES
+
+
+class _Sockets:
+    """The sockets one session opened, so that a deadline can cut the one a request blocks on."""
+
+    def __init__(self) -> None:
+        self.open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def cut(self) -> None:
+        for sock in list(self.open):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked recv in another thread returns at once
+
+
+def _watched_adapter(sockets: _Sockets) -> HTTPAdapter:
+    """A requests adapter whose connections record their sockets in *sockets*."""
+
+    class Connection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            sockets.open.add(sock)
+            return sock
+
+    class TLSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            sockets.open.add(sock)
+            return sock
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    pools = {"http": Pool, "https": TLSPool}
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -52,9 +124,10 @@ def retry_after_seconds(value: str | None) -> float | None:
 class InfobipClient:
     """Fetches report pages from one Infobip account.
 
-    Every request has a connect and a read timeout, sends ``Accept: application/json`` and the
-    account's ``Authorization`` header (``App <key>`` or Basic), and never asks for more than
-    ``max_limit`` reports. The credential is never logged nor part of any error message.
+    Every request has a connect and a read timeout and an overall :attr:`deadline` (the two
+    added), sends ``Accept: application/json`` and the account's ``Authorization`` header
+    (``App <key>`` or Basic), never asks for more than ``max_limit`` reports and reads at most
+    :attr:`max_bytes` of the answer. The credential is never logged nor part of any error message.
     """
 
     def __init__(
@@ -77,7 +150,15 @@ class InfobipClient:
         self.path = path
         self.max_limit = max_limit
         self.timeout = (connect_timeout, read_timeout)
+        #: Seconds a request may take in all, whatever the server sends (and however slowly).
+        self.deadline = connect_timeout + read_timeout
+        #: Bytes a reports answer may have (``DLRHOOK_PULL_LIMIT`` reports at most).
+        self.max_bytes = max_answer_bytes(max_limit)
         self.session = session or requests.Session()
+        self._sockets = _Sockets()
+        adapter = _watched_adapter(self._sockets)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
         self._api_key = api_key
         self._basic = (username, password) if not api_key and username and password else None
@@ -126,6 +207,7 @@ class InfobipClient:
         return self._get(
             self.url,
             params,
+            max_bytes=self.max_bytes,
             failed="request to Infobip failed",
             refused="the reports request: check " + self.credential_setting,
             other=f"GET {self.url}: check DLRHOOK_PULL_PATH(S)",
@@ -148,21 +230,51 @@ class InfobipClient:
         return self._get(
             url,
             params,
+            max_bytes=max_answer_bytes(len(message_ids)),
             failed="logs request to Infobip failed",
             refused=f"the logs request: check {self.credential_setting} (and that it may read message logs)",
             other=f"GET {url}",
             what=" to the logs request",
         )
 
-    def _get(self, url: str, params: Any, *, failed: str, refused: str, other: str, what: str = "") -> bytes:
+    def _get(
+        self, url: str, params: Any, *, max_bytes: int, failed: str, refused: str, other: str, what: str = ""
+    ) -> bytes:
         """One GET; the 200 body, or the :class:`InfobipError` its answer means (texts name the request)."""
+        cut = threading.Event()
+
+        def past_deadline() -> None:
+            cut.set()
+            self._sockets.cut()
+
+        late = InfobipUnavailable(
+            f"{failed}: no whole answer within {self.deadline:g} s "
+            "(DLRHOOK_PULL_CONNECT_TIMEOUT + DLRHOOK_PULL_READ_TIMEOUT); cut off"
+        )
+        timer = threading.Timer(self.deadline, past_deadline)
+        timer.daemon = True
+        timer.start()
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False, **self._auth())
-            # Read the whole body inside the try: a connection cut mid-body is a network error.
-            body = response.content
+            response = self.session.get(
+                url, params=params, timeout=self.timeout, allow_redirects=False, stream=True, **self._auth()
+            )
+            with response:
+                status = response.status_code
+                # Read the whole body inside the try: a connection cut mid-body is a network error.
+                body = _read_capped(response, max_bytes) if status == 200 else b""
+            if cut.is_set():  # what was read before the cut may parse (headers cut short): drop it
+                raise late
+        except _TooLarge:
+            raise InfobipUnavailable(
+                f"{failed}: the answer is larger than {max_bytes} bytes (DLRHOOK_PULL_LIMIT reports "
+                f"of {REPORT_BYTES} bytes each at most); it was not read further"
+            ) from None
         except requests.RequestException as exc:
+            if cut.is_set():
+                raise late from None
             raise InfobipUnavailable(f"{failed}: {type(exc).__name__}") from None
-        status = response.status_code
+        finally:
+            timer.cancel()
         if status == 200:
             return body
         if status == 429 or status >= 500:
@@ -178,3 +290,21 @@ class InfobipClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self.session.close()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
+    """The body of *response* (decompressed), read a chunk at a time; :class:`_TooLarge` as soon
+    as it passes *max_bytes*."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):
+        raise _TooLarge
+    body = bytearray()
+    for chunk in response.iter_content(CHUNK):
+        body += chunk
+        if len(body) > max_bytes:
+            raise _TooLarge
+    return bytes(body)
