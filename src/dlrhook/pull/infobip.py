@@ -16,24 +16,19 @@ slowly the server trickles bytes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import socket
 import threading
-import weakref
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from dlrhook import defaults
 from dlrhook.errors import InfobipAuthError, InfobipRequestError, InfobipUnavailable
+from dlrhook.pull.bounded import REPORT_BYTES, Sockets, TooLarge, max_answer_bytes, read_capped, watched_adapter
 from dlrhook.settings import Settings
 
 
@@ -46,65 +41,6 @@ def _version() -> str:
 
 #: Every request names the installed release, so that Infobip's logs tell which one asked.
 USER_AGENT = f"dlrhook-poller/{_version()}"
-#: Bytes an answer may have besides its reports, and bytes each report may take (a v1 report is
-#: under 1 KB; 16 KiB leaves room for Infobip's longest callbackData, 4,000 characters, escaped).
-PAGE_BASE_BYTES = 64 * 1024
-REPORT_BYTES = 16 * 1024
-#: Bytes read at a time from an answer.
-CHUNK = 64 * 1024
-
-
-def max_answer_bytes(reports: int) -> int:
-    """The most bytes an answer of at most *reports* reports (or log entries) may have."""
-    return PAGE_BASE_BYTES + reports * REPORT_BYTES
-
-
-class _Sockets:
-    """The sockets one session opened, so that a deadline can cut the one a request blocks on."""
-
-    def __init__(self) -> None:
-        self.open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-
-    def cut(self) -> None:
-        for sock in list(self.open):
-            with contextlib.suppress(OSError):  # closed meanwhile
-                sock.shutdown(socket.SHUT_RDWR)  # a blocked recv in another thread returns at once
-
-
-def _watched_adapter(sockets: _Sockets) -> HTTPAdapter:
-    """A requests adapter whose connections record their sockets in *sockets*."""
-
-    class Connection(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            sockets.open.add(sock)
-            return sock
-
-    class TLSConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            sockets.open.add(sock)
-            return sock
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = Connection
-
-    class TLSPool(HTTPSConnectionPool):
-        ConnectionCls = TLSConnection
-
-    pools = {"http": Pool, "https": TLSPool}
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = pools
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-            manager.pool_classes_by_scheme = pools
-            return manager
-
-    return Adapter()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -155,8 +91,8 @@ class InfobipClient:
         #: Bytes a reports answer may have (``DLRHOOK_PULL_LIMIT`` reports at most).
         self.max_bytes = max_answer_bytes(max_limit)
         self.session = session or requests.Session()
-        self._sockets = _Sockets()
-        adapter = _watched_adapter(self._sockets)
+        self._sockets = Sockets()
+        adapter = watched_adapter(self._sockets)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
@@ -261,10 +197,10 @@ class InfobipClient:
             with response:
                 status = response.status_code
                 # Read the whole body inside the try: a connection cut mid-body is a network error.
-                body = _read_capped(response, max_bytes) if status == 200 else b""
+                body = read_capped(response, max_bytes) if status == 200 else b""
             if cut.is_set():  # what was read before the cut may parse (headers cut short): drop it
                 raise late
-        except _TooLarge:
+        except TooLarge:
             raise InfobipUnavailable(
                 f"{failed}: the answer is larger than {max_bytes} bytes (DLRHOOK_PULL_LIMIT reports "
                 f"of {REPORT_BYTES} bytes each at most); it was not read further"
@@ -290,21 +226,3 @@ class InfobipClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self.session.close()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
-    """The body of *response* (decompressed), read a chunk at a time; :class:`_TooLarge` as soon
-    as it passes *max_bytes*."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):
-        raise _TooLarge
-    body = bytearray()
-    for chunk in response.iter_content(CHUNK):
-        body += chunk
-        if len(body) > max_bytes:
-            raise _TooLarge
-    return bytes(body)
