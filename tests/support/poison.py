@@ -4,10 +4,20 @@ types, an entry that would shift its neighbours in a joined parse, an entry with
 
 from __future__ import annotations
 
+import json
+
 import redis as redis_lib
 
 from dlrhook.store import keys
 from tests.support import sample
+
+
+def _wire_with(key_field: bytes) -> bytes:
+    """A real wire (the deep sample without its deep field) whose ``key`` is *key_field*."""
+    wire = json.loads(sample("hostile/deep-wire.json").replace(b'"deep":' + b"[" * 975 + b"]" * 975 + b",", b""))
+    text = json.dumps(wire).encode()
+    return text.replace(b'"key": "' + wire["key"].encode() + b'"', key_field)
+
 
 #: name -> the entry's fields.
 POISON: dict[str, dict[str, bytes]] = {
@@ -18,6 +28,8 @@ POISON: dict[str, dict[str, bytes]] = {
     "shifting": {"w": b"1,2"},
     "wrong field types": {"w": b'{"report": 5, "raw": {"messageId": "typed"}, "key": [], "received_at": 7}'},
     "no wire": {"x": b"1"},
+    # A wire that rebuilds (from_wire trusts its types) but whose key no Redis command takes.
+    "list key": {"w": _wire_with(b'"key":[1]')},
 }
 
 

@@ -54,10 +54,24 @@ def items(entries: list[Entry]) -> tuple[list[Item], list[Unreadable]]:
             unreadable.append(Unreadable(eid, item, wire.error))
             continue
         try:
-            out.append(Item(eid, wire, DeliveryReport.from_wire(wire)))
+            report = DeliveryReport.from_wire(wire)
+            _check(report)
         except Exception as exc:  # whatever rebuilding raises, the entry is no report
-            unreadable.append(Unreadable(eid, item, f"{type(exc).__name__}: {exc}"))
+            unreadable.append(Unreadable(eid, item, f"{type(exc).__name__}: {exc}"[:500]))
+            continue
+        out.append(Item(eid, wire, report))
     return out, unreadable
+
+
+def _check(report: DeliveryReport) -> None:
+    """Refuse (TypeError) a rebuilt report whose fields the worker itself relies on (its key in
+    Redis commands, its message id in logs, its kind and channel) are not what ingest writes:
+    ``from_wire`` trusts the wire's types, and an entry written by hand may have any."""
+    for name in ("key", "message_id", "channel", "source"):
+        if not isinstance(getattr(report, name), str):
+            raise TypeError(f"{name} is not text")
+    if report.kind not in ("delivery", "seen") or not isinstance(report.raw, dict):
+        raise TypeError("kind or raw of the wrong type")
 
 
 def quarantine_unreadable(pipe: Any, entry: Unreadable) -> None:
