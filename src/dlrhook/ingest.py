@@ -137,6 +137,17 @@ def ingest(
     return result
 
 
+#: Redis memory a stored report takes beyond its wire's length: the stream entry's share of its
+#: node and the dedup key (measured: tests/system/test_full_redis.py prints the ratio).
+ENTRY_OVERHEAD = 200
+
+
+def _footprint(wires: list[str], quarantine: list[str]) -> int:
+    """About the bytes of Redis memory the batch will take (the store script checks it against
+    the high-water mark before writing)."""
+    return sum(map(len, wires)) + sum(map(len, quarantine)) + ENTRY_OVERHEAD * (len(wires) + len(quarantine) // 2)
+
+
 def _delivery_time(loaded: dict[str, Any]) -> tuple[str, str, float] | None:
     """(channel, status group, doneAt - sentAt in seconds) of a delivery report with both times."""
     sent, done, status = loaded.get("sent_at"), loaded.get("done_at"), loaded.get("status")
@@ -196,11 +207,19 @@ def _store(
         last_push,
         keys.DRAIN_PENDING_PREFIX,  # the script tests the handlers' pending marks (dlrhook.drains)
         int(received_at.timestamp() * 1000),
+        settings.redis_high_water if settings.redis_high_water < 1 else 0,
+        _footprint(wires, quarantine),
         *wires,
         *quarantine,
         quarantine_mod.MAX_ENTRIES,  # last, whatever comes before it
     ]
-    flags, wake = script(keys=names, args=args, client=conn)
+    try:
+        flags, wake = script(keys=names, args=args, client=conn)
+    except redis.ResponseError as exc:
+        full = store.full_reason(exc, settings)
+        if full is None:
+            raise
+        raise StoreUnavailable(full) from None
     if wake:
         try:
             # Only here: making an RQ Queue costs ~50 us a push.

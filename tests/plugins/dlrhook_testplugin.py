@@ -146,3 +146,15 @@ def leaky(report: DeliveryReport) -> None:
     """Always fails, careless with personal data: it logs the report and raises with it."""
     logging.getLogger("dlrhook_testplugin").warning("cannot deliver %r to %s", report, report.to)
     raise RuntimeError(f"cannot deliver {report!r} to {report.to}")
+
+
+def record_file(report: DeliveryReport) -> None:
+    """Appends the message id to the file named by ``DLRHOOK_TEST_FILE`` (one line each, atomic
+    appends): a recorder that needs no Redis, so that it works while Redis refuses writes.
+    ``DLRHOOK_TEST_FILE_DELAY``: seconds each call takes first."""
+    time.sleep(float(os.environ.get("DLRHOOK_TEST_FILE_DELAY", "0")))
+    fd = os.open(os.environ["DLRHOOK_TEST_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (report.message_id + "\n").encode())
+    finally:
+        os.close(fd)

@@ -13,8 +13,8 @@ import time
 
 import redis
 
-from dlrhook import channels, defaults
-from dlrhook.errors import DlrhookError, InfobipUnavailable, PollerBusy, PullFailed
+from dlrhook import channels, defaults, store
+from dlrhook.errors import DlrhookError, InfobipUnavailable, PollerBusy, PullFailed, StoreUnavailable
 from dlrhook.pull.backoff import Backoff
 from dlrhook.pull.infobip import InfobipClient
 from dlrhook.pull.lock import AccountLock
@@ -72,7 +72,8 @@ class PathFetcher:
         """Ingest any left-over pages, then fetch one page, store it raw, and ingest it.
 
         The caller holds the lock. Raises ``redis.RedisError`` or :class:`StoreUnavailable` before
-        fetching when Redis does not answer or a left-over page cannot be ingested, and
+        fetching when Redis does not answer, is above the high-water mark or a left-over page
+        cannot be ingested, and
         :class:`PollerBusy` when the lock turned out to be lost, so that no request is made
         then; the :mod:`dlrhook.pull.infobip` errors when Infobip gives no page.
         ``last_page_size`` is the number of reports in the fetched page.
@@ -80,6 +81,9 @@ class PathFetcher:
         assert self.client is not None and self.lock is not None
         totals = self.page_store.recover()
         self.conn.ping()
+        full = store.over_high_water(self.conn, self.settings)
+        if full:  # a fetched report is never returned again: fetch only what Redis has room for
+            raise StoreUnavailable(full)
         if not self.lock.hold():
             raise PollerBusy
         body = self.client.fetch(limit, bulk_id=bulk_id, message_id=message_id)

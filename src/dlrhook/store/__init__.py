@@ -81,21 +81,47 @@ def over_high_water(conn: redis.Redis, settings: Settings) -> str | None:
 
     Pushes are refused above it (503, Infobip retries) so that Redis keeps room for what workers
     write while they deliver (acknowledgements, retry jobs, RQ's bookkeeping): a full Redis
-    would stop the very processes that empty it. Read from INFO at most once a second.
+    would stop the very processes that empty it. This reading, at most a second old, only spares
+    a push's parsing while Redis is plainly full: the mark itself is held by the store script,
+    which checks it where the write happens (``ingest_store.lua``; :func:`full_reason`).
     """
     room = _room.setdefault(id(conn), _Room())
     now = time.monotonic()
     if now - room.checked_at >= 1.0:
-        info = conn.info("memory")
-        used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+        used, limit = memory(conn)
         room.checked_at = now
         room.full = None
         if limit and used >= settings.redis_high_water * limit:
-            room.full = (
-                f"Redis holds {used / limit:.0%} of its maxmemory (DLRHOOK_REDIS_HIGH_WATER is "
-                f"{settings.redis_high_water:.0%}): pushes wait while the workers take reports out"
-            )
+            room.full = _full(used, limit, settings)
     return room.full
+
+
+def memory(conn: redis.Redis) -> tuple[int, int]:
+    """(used_memory, maxmemory) in bytes, as INFO says now; maxmemory 0 means none."""
+    info = conn.info("memory")
+    return int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+
+
+def above_high_water(conn: redis.Redis, settings: Settings) -> bool:
+    """True when Redis holds more than ``DLRHOOK_REDIS_HIGH_WATER`` of its maxmemory right now."""
+    used, limit = memory(conn)
+    return bool(limit) and used >= settings.redis_high_water * limit
+
+
+def full_reason(exc: redis.ResponseError, settings: Settings) -> str | None:
+    """The push's 503 reason when *exc* is the store script's ``FULL <used> <maxmemory>``
+    refusal (the batch would have taken Redis past the mark), else None."""
+    words = str(exc).split()
+    if len(words) >= 3 and words[0] == "FULL" and words[1].isdigit() and words[2].isdigit():
+        return _full(int(words[1]), int(words[2]), settings)
+    return None
+
+
+def _full(used: int, limit: int, settings: Settings) -> str:
+    return (
+        f"Redis holds {used / limit:.0%} of its maxmemory (DLRHOOK_REDIS_HIGH_WATER is "
+        f"{settings.redis_high_water:.0%}): pushes wait while the workers take reports out"
+    )
 
 
 def text(value: Any) -> str:

@@ -21,7 +21,9 @@ What this subclass changes, and why:
   claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handler has
   not been given yet back to the queue (:mod:`dlrhook.workers.runtime`).
 - Redis refusing a write (full) or unreachable never ends the process: :func:`run` logs, waits
-  with a growing, jittered delay, and starts working again by itself.
+  with a growing, jittered delay, and starts working again by itself. A Redis above the
+  high-water mark that refuses RQ's writes is emptied meanwhile, without RQ, by
+  :mod:`dlrhook.workers.rescue`.
 - Failed jobs are logged without their arguments (they hold phone numbers).
 - Only dlrhook's own jobs run (:data:`OWN_JOBS`: the drain and the retry, at the paths RQ
   stores, the same since 0.2): anyone who can write to Redis can put a job on the queue, and
@@ -53,7 +55,7 @@ from dlrhook import store
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import handlers as handler_registry
-from dlrhook.workers import runtime, stream
+from dlrhook.workers import rescue, runtime, stream
 
 log = logging.getLogger("dlrhook.worker")
 
@@ -198,6 +200,8 @@ def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | N
     Redis errors (full, unreachable) never end it: whether Redis refuses the start or RQ's work
     loop quits on an error (it does so on any exception), it logs, waits (redis-py's jittered
     exponential backoff, 1 s growing to 30 s) and starts again, as many times as it takes.
+    When Redis is above the high-water mark, it first delivers what it can without RQ
+    (:func:`dlrhook.workers.rescue.run`), which is what gives a full Redis its room back.
     """
     runtime.configure(settings)
     conn = store.connect(settings)
@@ -218,6 +222,11 @@ def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | N
             if runtime.stopping():
                 return False
             reason = f"Redis refused the worker ({type(exc).__name__}: {exc})"
+        if rescue.needed(conn, settings):
+            names = handler_names if handler_names is not None else [h.name for h in handler_registry.select(settings)]
+            if rescue.run(conn, store.queue(conn, settings), settings, names):
+                failures = 0
+                continue  # back to RQ at once: Redis has room again, or the rescue's budget is spent
         failures = 1 if time.monotonic() - started > 60 else failures + 1  # a long healthy run starts over
         wait = backoff.compute(failures)
         log.error("%s; starting again in %.1f s", reason, wait)

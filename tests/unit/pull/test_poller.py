@@ -165,6 +165,25 @@ def test_a_poller_does_not_fetch_while_redis_is_down(
     assert sum("Redis is unavailable" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_a_poller_does_not_fetch_while_redis_is_above_the_high_water_mark_and_resumes_by_itself(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    """A fetched report is never returned again: with no room to keep it, it is not fetched."""
+    fake.add_reports(make_reports(5))
+    settings = pull_env(DLRHOOK_PULL_BACKOFF="0.02", DLRHOOK_PULL_BACKOFF_MAX="0.2")
+    conn.config_set("maxmemory-policy", "noeviction")
+    conn.config_set("maxmemory", str(int(int(conn.info("memory")["used_memory"]) / 0.95)))  # 95%: over the mark
+    try:
+        with Running(new_poller(settings)):
+            time.sleep(1.0)
+            assert fake.requests == []
+            conn.config_set("maxmemory", 0)
+            wait_until(lambda: conn.xlen(keys.REPORTS) >= 5, what="the reports, once Redis has room")
+    finally:
+        conn.config_set("maxmemory", 0)
+    assert fake.remaining == 0
+
+
 def test_an_unexpected_error_is_logged_with_its_traceback_and_the_poller_carries_on(
     conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:

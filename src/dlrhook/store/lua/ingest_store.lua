@@ -5,18 +5,35 @@
 -- job queued, i.e. no pending mark (the caller queues theirs: the drain protocol, of which this
 -- is one step, is described in dlrhook.drains). Keys are named in ARGV as well as KEYS: this
 -- runs on one Redis node, never a cluster.
+-- The high-water mark is checked here, where the write happens, not from a reading cached by the
+-- caller: scripts run one at a time, so however many web processes push at once, each batch sees
+-- the memory every earlier batch took, and Redis passes the mark by at most the error of one
+-- batch's estimate (README, "Reliability"). A refused batch stores nothing.
 -- KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
 -- ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
+--       high-water fraction ("0": none), estimated bytes the batch takes,
 --       wire reports..., quarantine (id, json) pairs..., most quarantine entries kept (last).
--- Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate.
+-- Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate;
+-- or the error "FULL <used> <maxmemory>" when the batch would take Redis past the mark.
 local ttl = tonumber(ARGV[1])
 local nq = tonumber(ARGV[2])
 local nvalid = #KEYS - 5
+local mark = tonumber(ARGV[6])
+if mark > 0 then
+  local info = redis.call('INFO', 'memory')
+  local limit = tonumber(string.match(info, 'maxmemory:(%d+)'))
+  if limit > 0 then
+    local used = tonumber(string.match(info, 'used_memory:(%d+)'))
+    if used + tonumber(ARGV[7]) > mark * limit then
+      return redis.error_reply('FULL ' .. used .. ' ' .. limit)
+    end
+  end
+end
 local flags = {}
 local added = 0
 for i = 1, nvalid do
   if redis.call('SET', KEYS[i + 5], '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 5])
+    redis.call('XADD', KEYS[1], '*', 'w', ARGV[i + 7])
     flags[i] = '1'
     added = added + 1
   else
@@ -24,8 +41,8 @@ for i = 1, nvalid do
   end
 end
 for j = 0, nq - 1 do
-  redis.call('HSET', KEYS[2], ARGV[nvalid + 6 + 2 * j], ARGV[nvalid + 7 + 2 * j])
-  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 6 + 2 * j])
+  redis.call('HSET', KEYS[2], ARGV[nvalid + 8 + 2 * j], ARGV[nvalid + 9 + 2 * j])
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 8 + 2 * j])
 end
 if nq > 0 then
   -- The quarantine keeps its newest entries only (dlrhook.quarantine.MAX_ENTRIES).
