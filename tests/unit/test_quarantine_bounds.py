@@ -90,3 +90,19 @@ def test_an_entry_written_by_hand_that_is_no_json_is_still_listed(conn: redis_li
     conn.hset(keys.QUARANTINE, "q-by-hand", b"\xff{")
     [entry] = quarantine.quarantined(conn)
     assert entry["id"] == "q-by-hand" and "unreadable entry" in entry["errors"]["_entry"][0]
+
+
+def test_a_quarantine_left_far_larger_by_an_older_dlrhook_does_not_fail_a_push(
+    client: FlaskClient, conn: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with conn.pipeline(transaction=False) as pipe:
+        for n in range(12_000):
+            pipe.hset(keys.QUARANTINE, f"q-old-{n:05d}", "{}")
+            pipe.zadd(keys.QUARANTINE_TIMES, {f"q-old-{n:05d}": n})
+        pipe.execute()
+    monkeypatch.setattr(quarantine, "MAX_ENTRIES", 100)
+
+    answer = client.post("/notify", json={"results": [0]})
+
+    assert answer.status_code == 200 and answer.get_json()["quarantined"] == 1
+    assert conn.zcard(keys.QUARANTINE_TIMES) == 12_001 - 1000  # the oldest 1,000 went

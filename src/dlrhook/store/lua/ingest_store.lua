@@ -45,10 +45,12 @@ for j = 0, nq - 1 do
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 8 + 2 * j])
 end
 if nq > 0 then
-  -- The quarantine keeps its newest entries only (dlrhook.quarantine.MAX_ENTRIES).
+  -- The quarantine keeps its newest entries only (dlrhook.quarantine.MAX_ENTRIES); at most 1,000
+  -- go a batch (unpack's limit; a quarantine left larger by an older dlrhook shrinks over time,
+  -- worker maintenance helping).
   local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[#ARGV])
   if over > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[5], 0, over - 1)
+    local oldest = redis.call('ZRANGE', KEYS[5], 0, math.min(over, 1000) - 1)
     redis.call('HDEL', KEYS[2], unpack(oldest))
     redis.call('ZREM', KEYS[5], unpack(oldest))
   end
