@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import sys
 import threading
 import time
 import uuid
@@ -118,6 +119,13 @@ def make_reports(count: int, *, start: int = 0, bulk_id: str = "BULK-0001") -> l
     return [make_report(n, bulk_id=bulk_id) for n in range(start, start + count)]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up on a hostile answer (the byte cap, the deadline)
+        super().handle_error(request, client_address)
+
+
 class FakeInfobip:
     """The fake server; see the module docstring. Thread-safe; start with ``with`` or :meth:`start`."""
 
@@ -149,7 +157,7 @@ class FakeInfobip:
         self._logs: dict[str, dict[str, Any]] = {}
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-infobip", daemon=True)
 
