@@ -5,7 +5,8 @@ fresh embedded Valkey, one push at a time:
 
 - ``zeros``: a JSON body of 10,000 ``0``s (each one a report that is no object, so quarantined);
 - ``bad-objects``: 10,000 objects without a ``messageId`` (each quarantined, errors named);
-- ``big-invalid``: one report without a ``messageId`` whose ``callbackData`` is 1 MB of text.
+- ``big-invalid``: one report without a ``messageId`` whose ``callbackData`` is 1 MB of text;
+- ``1000-valid``: 1,000 valid reports (the v1 sample), for comparison: what accepting costs.
 
 For each: the body's size, what the dlrhook keys hold then (their ``MEMORY USAGE``), the
 ratio, and the best of 3 answer times.
@@ -36,10 +37,13 @@ from dlrhook.dev.embedded import EmbeddedRedis
 
 
 def bodies() -> dict[str, bytes]:
+    root = Path(__file__).resolve().parent.parent
+    valid = json.loads((root / "tests" / "samples" / "v1-one-delivered.json").read_text())["results"][0]
     return {
         "zeros": json.dumps({"results": [0] * 10_000}, separators=(",", ":")).encode(),
         "bad-objects": json.dumps({"results": [{"n": i} for i in range(10_000)]}, separators=(",", ":")).encode(),
         "big-invalid": json.dumps({"results": [{"callbackData": "x" * 1_000_000}]}).encode(),
+        "1000-valid": json.dumps({"results": [dict(valid, messageId=f"m-{i}") for i in range(1000)]}).encode(),
     }
 
 
