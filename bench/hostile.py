@@ -1,129 +1,254 @@
-"""What hostile pushes cost: Redis bytes one push makes Redis hold, and how long it is answered in.
+"""Hostile clients against a real ``dlrhook web``: hundreds of slow or half-open sockets, and
+a legitimate push timed while they are open.
 
-Runs the real Flask app (its test client: no socket, so the figure is dlrhook's own cost) on a
-fresh embedded Valkey, one push at a time:
+The attack, all from one asyncio loop on loopback:
 
-- ``zeros``: a JSON body of 10,000 ``0``s (each one a report that is no object, so quarantined);
-- ``bad-objects``: 10,000 objects without a ``messageId`` (each quarantined, errors named);
-- ``big-invalid``: one report without a ``messageId`` whose ``callbackData`` is 1 MB of text;
-- ``1000-valid``: 1,000 valid reports (the v1 sample), for comparison: what accepting costs.
+- ``half_open``: sends a request line and one header of ``POST /notify?token=...``, then nothing;
+- ``silent``: connects and sends nothing at all;
+- ``trickle``: sends a whole header (valid token, ``Content-Length: 100000``), then its body one
+  byte a second;
+- ``anon_trickle``: the same without credentials;
+- ``idle``: one ``GET /healthz`` answered on a keep-alive connection, then nothing.
 
-For each: the body's size, what the dlrhook keys hold then (their ``MEMORY USAGE``), the
-ratio, and the best of 3 answer times.
+While they are open, one legitimate push (one report, a new messageId each time) is sent every
+half second on a fresh connection and timed to its answer. Each hostile socket records when the
+server cut it off and the status line it was sent, if any.
 
-Then ``dlrhook pull`` as a process against a hostile Infobip URL (the tests' fake Infobip, a
-real HTTP server): one answer each of 150 MB, a 1 GB gzip bomb (1 MB of gzip) and one
-trickled a byte every 0.1 s, each followed by a normal page: the process's peak RSS
-(``wait4``), its wall time, and the reports it took.
+    python -m bench.hostile [--half-open 200 --silent 100 --trickle 300 --anon-trickle 100 --idle 100]
+        [--worker-class gthread]   # the 0.2 baseline: gunicorn gthread, 4 threads
 
-    python -m bench.hostile
+The system test (tests/system/test_hostile_web.py) runs the same attack with fewer sockets.
 """
 
 from __future__ import annotations
 
-import importlib
+import argparse
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
+from dlrhook.dev.embedded import EmbeddedRedis, free_port
 
-from dlrhook.dev.embedded import EmbeddedRedis
+TOKEN = "bench-hostile-token"  # noqa: S105  (the test service's own)
+KINDS = ("half_open", "silent", "trickle", "anon_trickle", "idle")
 
 
-def bodies() -> dict[str, bytes]:
-    root = Path(__file__).resolve().parent.parent
-    valid = json.loads((root / "tests" / "samples" / "v1-one-delivered.json").read_text())["results"][0]
-    return {
-        "zeros": json.dumps({"results": [0] * 10_000}, separators=(",", ":")).encode(),
-        "bad-objects": json.dumps({"results": [{"n": i} for i in range(10_000)]}, separators=(",", ":")).encode(),
-        "big-invalid": json.dumps({"results": [{"callbackData": "x" * 1_000_000}]}).encode(),
-        "1000-valid": json.dumps({"results": [dict(valid, messageId=f"m-{i}") for i in range(1000)]}).encode(),
+@dataclass
+class Socket:
+    """One hostile connection: what it is, when it opened, when and how the server ended it."""
+
+    kind: str
+    opened: float = 0.0
+    closed: float | None = None
+    status: int | None = None
+    answered: float | None = None
+    error: str | None = None
+
+    @property
+    def held(self) -> float | None:
+        """Seconds from connecting to the server closing the connection (None: still open)."""
+        return None if self.closed is None else self.closed - self.opened
+
+
+@dataclass
+class Outcome:
+    """What one attack measured."""
+
+    sockets: list[Socket]
+    push_seconds: list[float] = field(default_factory=list)
+    push_statuses: list[int] = field(default_factory=list)
+    attack_seconds: float = 0.0
+
+    def of(self, kind: str) -> list[Socket]:
+        return [s for s in self.sockets if s.kind == kind]
+
+    def open_count(self) -> int:
+        return sum(1 for s in self.sockets if s.closed is None)
+
+    def longest(self, kind: str) -> float | None:
+        held = [s.held for s in self.of(kind)]
+        return None if not held or None in held else max(h for h in held if h is not None)
+
+    def statuses(self, kind: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.of(kind):
+            key = str(s.status) if s.status is not None else ("open" if s.closed is None else "closed, no answer")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def report_body() -> bytes:
+    """One valid v1 delivery report with a new messageId."""
+    report = {
+        "messageId": f"hostile-{uuid.uuid4().hex}",
+        "to": "41793026727",
+        "sentAt": "2026-12-01T10:00:00.000+0000",
+        "doneAt": "2026-12-01T10:00:05.000+0000",
+        "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"},
+        "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "permanent": False},
     }
+    return json.dumps({"results": [report]}).encode()
 
 
-def held(conn: redis.Redis) -> int:
-    return sum(int(conn.memory_usage(k, samples=0) or 0) for k in conn.scan_iter(match="dlrhook:*"))
+async def _watch(sock: Socket, reader: asyncio.StreamReader) -> None:
+    """Read until the server closes; note the status line of an answer, if one comes."""
+    head = b""
+    try:
+        while chunk := await reader.read(4096):
+            head += chunk
+            if sock.status is None and b"\r\n" in head:
+                parts = head.split(b" ", 2)
+                if len(parts) > 1 and parts[1].isdigit():
+                    sock.status, sock.answered = int(parts[1]), time.monotonic()
+    except OSError as exc:  # a reset is a cut too
+        sock.error = type(exc).__name__
+    sock.closed = time.monotonic()
+
+
+async def _hostile(sock: Socket, port: int, stop: asyncio.Event) -> None:
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as exc:
+        sock.error, sock.closed = type(exc).__name__, time.monotonic()
+        return
+    sock.opened = time.monotonic()
+    watcher = asyncio.create_task(_watch(sock, reader))
+    try:
+        if sock.kind == "half_open":
+            writer.write(f"POST /notify?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        elif sock.kind == "idle":
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        elif sock.kind in ("trickle", "anon_trickle"):
+            query = f"?token={TOKEN}" if sock.kind == "trickle" else ""
+            writer.write(
+                f"POST /notify{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100000\r\n\r\n".encode()
+            )
+        await writer.drain()
+        while sock.kind.endswith("trickle") and not watcher.done() and not stop.is_set():
+            await asyncio.sleep(1)
+            writer.write(b" ")
+            await writer.drain()
+        await asyncio.wait([watcher, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    except OSError as exc:
+        sock.error = sock.error or type(exc).__name__
+        sock.closed = sock.closed or time.monotonic()
+    finally:
+        writer.close()
+        watcher.cancel()
+
+
+def _push(port: int) -> tuple[int, float]:
+    started = time.monotonic()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/notify",
+        data=report_body(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310  (loopback)
+            status = answer.status
+    except OSError:
+        status = 0
+    return status, time.monotonic() - started
+
+
+async def attack(port: int, counts: dict[str, int], *, settle: float = 2.0, pushes: float = 8.0) -> Outcome:
+    """Open the hostile sockets, push every 0.5 s for *pushes* seconds after *settle*, then wait
+    (at most 60 s) until the server has cut every hostile socket off."""
+    sockets = [Socket(kind) for kind in KINDS for _ in range(counts.get(kind, 0))]
+    outcome = Outcome(sockets)
+    stop = asyncio.Event()
+    started = time.monotonic()
+    tasks = [asyncio.create_task(_hostile(s, port, stop)) for s in sockets]
+    await asyncio.sleep(settle)
+    loop = asyncio.get_running_loop()
+    end = time.monotonic() + pushes
+    while time.monotonic() < end:
+        status, seconds = await loop.run_in_executor(None, _push, port)
+        outcome.push_statuses.append(status)
+        outcome.push_seconds.append(seconds)
+        await asyncio.sleep(max(0.0, 0.5 - seconds))
+    deadline = time.monotonic() + 60
+    while outcome.open_count() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    outcome.attack_seconds = time.monotonic() - started
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return outcome
+
+
+@contextmanager
+def web(redis_url: str, port: int, extra: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``dlrhook web`` on *port*, answering /healthz."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
+    env.update(REDIS_URL=redis_url, PORT=str(port), DLRHOOK_TOKEN=TOKEN, DLRHOOK_LOG_LEVEL="WARNING", **extra)
+    dlrhook = str(Path(sys.executable).with_name("dlrhook"))
+    with tempfile.TemporaryDirectory(prefix="dlrhook-hostile-") as metrics:
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics
+        process = subprocess.Popen([dlrhook, "web"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def summary(outcome: Outcome) -> list[str]:
+    """The figures as text lines."""
+    answered = [s for s, code in zip(outcome.push_seconds, outcome.push_statuses, strict=True) if code == 200]
+    lines = [
+        f"legitimate pushes: {len(answered)} of {len(outcome.push_seconds)} answered 200, "
+        f"slowest {max(outcome.push_seconds, default=0):.3f} s",
+    ]
+    for kind in KINDS:
+        if outcome.of(kind):
+            longest = outcome.longest(kind)
+            held = "still open after 60 s" if longest is None else f"all cut off within {longest:.1f} s"
+            waits = [s.answered - s.opened for s in outcome.of(kind) if s.answered is not None]
+            after = f" after {min(waits):.1f} to {max(waits):.1f} s" if waits else ""
+            lines.append(f"{kind} x{len(outcome.of(kind))}: {held}; answers {outcome.statuses(kind)}{after}")
+    return lines
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="dlrhook-bench-") as data, EmbeddedRedis(data, appendonly=False) as server:
-        for name in [n for n in os.environ if n.startswith(("DLRHOOK_", "INFOBIP_"))]:
-            del os.environ[name]
-        os.environ["REDIS_URL"] = server.url
-        os.environ["DLRHOOK_LOG_LEVEL"] = "ERROR"
-        from dlrhook.settings import load_settings
-        from dlrhook.webhook.app import create_app
-
-        client = create_app(load_settings()).test_client()
-        conn = redis.Redis.from_url(server.url)
-        print(f"{'push':<12} {'body':>10} {'keys hold':>11} {'ratio':>7} {'answer':>9}")
-        for name, body in bodies().items():
-            times = []
-            kept = 0
-            for _ in range(3):
-                conn.flushdb()
-                started = time.perf_counter()
-                answer = client.post("/notify", data=body, content_type="application/json")
-                times.append(time.perf_counter() - started)
-                assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
-                kept = held(conn)
-            print(f"{name:<12} {len(body):>10,} {kept:>11,} {kept / len(body):>6.1f}x {min(times) * 1000:>7.0f} ms")
-        pulls(server.url)
-        print(f"\ncommand: python -m bench.hostile {' '.join(sys.argv[1:])}")
-
-
-def gzip_of_spaces(size: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    mb = b" " * 1_000_000
-    return b"".join(packer.compress(mb) for _ in range(size // 1_000_000)) + packer.flush()
-
-
-def pulls(redis_url: str) -> None:
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root))
-    fake_infobip = importlib.import_module("tests.fake_infobip")  # the tests' own, not type-checked here
-    Answer, FakeInfobip, make_reports = fake_infobip.Answer, fake_infobip.FakeInfobip, fake_infobip.make_reports
-
-    dlrhook = str(Path(sys.executable).parent / "dlrhook")
-    answers = {
-        "normal": None,
-        "150 MB": Answer(size=150_000_000),
-        "1 GB gzip": Answer(body=gzip_of_spaces(1_000_000_000), headers={"Content-Encoding": "gzip"}),
-        "trickle": Answer(body=json.dumps({"results": make_reports(5)}).encode(), trickle=0.1),
-    }
-    print(f"\n{'dlrhook pull vs':<16} {'peak RSS':>10} {'wall':>8} {'reports':>8}")
-    for name, answer in answers.items():
-        with FakeInfobip(api_key="bench-key", max_limit=1000) as fake, tempfile.TemporaryDirectory() as tmp:
-            fake.add_reports(make_reports(1000))
-            if answer is not None:
-                fake.inject(answer)
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_"))}
-            env.update(
-                REDIS_URL=redis_url,
-                INFOBIP_BASE_URL=fake.url,
-                INFOBIP_API_KEY="bench-key",
-                DLRHOOK_PULL_BACKOFF="0.1",
-                DLRHOOK_LOG_LEVEL="ERROR",
-            )
-            started = time.monotonic()
-            with open(Path(tmp) / "out", "wb") as out:
-                proc = subprocess.Popen([dlrhook, "pull"], env=env, stdout=out, stderr=subprocess.DEVNULL)
-                _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.monotonic() - started
-            lines = (Path(tmp) / "out").read_bytes().splitlines()
-            took = (
-                json.loads(lines[-1]).get("accepted", "?")
-                if lines and os.waitstatus_to_exitcode(status) == 0
-                else "failed"
-            )
-            print(f"{name:<16} {usage.ru_maxrss / 1024:>7.0f} MB {wall:>6.1f} s {took!s:>8}")
-        redis.Redis.from_url(redis_url).flushdb()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for kind, default in zip(KINDS, (200, 100, 300, 100, 100), strict=True):
+        parser.add_argument(f"--{kind.replace('_', '-')}", type=int, default=default)
+    parser.add_argument("--worker-class", default="", help="override gunicorn's worker class (gthread: 0.2)")
+    args = parser.parse_args()
+    counts = {kind: getattr(args, kind) for kind in KINDS}
+    extra = {}
+    if args.worker_class:
+        extra["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class} --threads 4"
+    with tempfile.TemporaryDirectory(prefix="dlrhook-bench-") as data, EmbeddedRedis(data) as server:
+        port = free_port()
+        with web(server.url, port, extra):
+            outcome = asyncio.run(attack(port, counts))
+    print(f"command: python -m bench.hostile {' '.join(sys.argv[1:])}")
+    print("\n".join(summary(outcome)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ RETRY_DELAYS = (10, 60, 300, 1800, 7200)
 DEDUP_TTL = 48 * 3600
 #: 2000 reports with generous callbackData fit in 8 MiB of JSON or XML.
 MAX_BODY = 8 * 1024 * 1024
+#: Seconds a push's body may take to arrive, from the end of its headers (408 past it): 8 MiB at
+#: about 7 Mbit/s, and well inside Heroku's 30 s for a whole request.
+BODY_TIMEOUT = 10.0
 #: Most reports in one push: five times Infobip's largest bucket (2000, ``maxBucketSize``).
 MAX_REPORTS = 10_000
 #: Most quarantined reports whose field errors a push answer lists; ``errorsOmitted`` counts the rest.

@@ -3,8 +3,11 @@
 Every process calls :func:`configure` once: it installs the JSON handler on the root logger
 with a :class:`Redact` filter, which every record passes before it is written, whichever
 library logged it (RQ's worker logs a failed job's arguments, which are reports). It masks
-phone numbers and email addresses, drops ``callbackData`` values, and keeps RQ's per-job
-chatter ("Job OK", "result is kept", "queue: job ...") out unless the level is DEBUG.
+phone numbers and email addresses, drops ``callbackData`` values, ``?token=`` values and
+``Authorization`` credentials, blanks every configured secret wherever it appears, and keeps
+RQ's per-job chatter ("Job OK", "result is kept", "queue: job ...") out unless the level is
+DEBUG. gunicorn's own loggers (``gunicorn.error``, ``gunicorn.access``) do not propagate to the
+root: dlrhook.webhook.gunicorn_conf puts the same filter on their handlers.
 
 Logging must never fail the work: a record that cannot be formatted is written as its message.
 """
@@ -33,6 +36,14 @@ _CALLBACK = re.compile(
     r"""(callback_?data['"]?\s*[:=]\s*)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;)}\]]+)""",
     re.IGNORECASE,
 )
+# A token in a URL's query string (``/notify?token=...``: gunicorn logs a bad request line whole)
+# and the credential after an Authorization scheme (``Bearer ...``, ``Basic ...``, Infobip's ``App ...``).
+_QUERY_TOKEN = re.compile(r"""([?&;](?:token|access_token|api_key|apikey)=)[^&\s'"#]+""", re.IGNORECASE)
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|App) [A-Za-z0-9._~+/=-]{6,}")
+#: What a blanked secret is written as.
+SECRET = "[secret]"  # noqa: S105  (the placeholder, not a secret)
+#: Secrets shorter than this are not searched for in text (they would blank ordinary words).
+MIN_SECRET = 6
 #: Keys (extras, and inside dicts they hold) whose values are phone numbers or email addresses.
 _ADDRESS_KEYS = frozenset({"to", "from", "sender", "destination"})
 #: RQ's worker logs the arguments of a failed job: reports, raw and all. Never written.
@@ -69,8 +80,21 @@ def mask_phone(number: str | None) -> str | None:
     return number[:4] + "*" * (len(number) - 6) + number[-2:]
 
 
+def blank_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """*text* with every one of *secrets* (of at least :data:`MIN_SECRET` characters), query-string
+    tokens and Authorization credentials replaced by :data:`SECRET`."""
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET and secret in text:
+            text = text.replace(secret, SECRET)
+    if "=" in text:
+        text = _QUERY_TOKEN.sub(lambda m: m.group(1) + SECRET, text)
+    return _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {SECRET}", text)
+
+
 def redact_text(text: str) -> str:
-    """*text* with phone numbers and email addresses masked and labelled callbackData dropped."""
+    """*text* with phone numbers and email addresses masked, labelled callbackData dropped, and
+    query-string tokens and Authorization credentials blanked."""
+    text = blank_secrets(text)
     if "@" in text:
         text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     if "allback" in text or "ALLBACK" in text:
@@ -105,12 +129,14 @@ def _is_rq_chatter(record: logging.LogRecord) -> bool:
 
 
 class Redact(logging.Filter):
-    """Masks personal data in every record it passes, and holds back RQ's per-job INFO lines
-    unless *debug*. Never raises: a record it cannot clean is replaced by a note saying so."""
+    """Masks personal data and blanks secrets (each of *secrets*, wherever it appears in the text)
+    in every record it passes, and holds back RQ's per-job INFO lines unless *debug*. Never
+    raises: a record it cannot clean is replaced by a note saying so."""
 
-    def __init__(self, debug: bool = False) -> None:
+    def __init__(self, debug: bool = False, secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.debug = debug
+        self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _is_rq_chatter(record):
@@ -124,11 +150,10 @@ class Redact(logging.Filter):
             record.exc_info = record.exc_text = None
         return True
 
-    @staticmethod
-    def _clean(record: logging.LogRecord) -> None:
+    def _clean(self, record: logging.LogRecord) -> None:
         if getattr(record, "_dlrhook_redacted", False):
             return  # a record passes every handler's filter: clean it once
-        record.msg, record.args = redact_text(record.getMessage()), None
+        record.msg, record.args = redact_text(blank_secrets(record.getMessage(), self.secrets)), None
         for key in [k for k in record.__dict__ if k not in _RESERVED and not k.startswith("_")]:
             if record.name.startswith("rq.") and key in _RQ_DROPPED_EXTRAS:
                 del record.__dict__[key]
@@ -137,9 +162,9 @@ class Redact(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact_text(record.exc_text)
+            record.exc_text = redact_text(blank_secrets(record.exc_text, self.secrets))
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info)
+            record.stack_info = redact_text(blank_secrets(record.stack_info, self.secrets))
         record._dlrhook_redacted = True
 
 
@@ -166,13 +191,14 @@ class JsonFormatter(logging.Formatter):
             return json.dumps({"ts": out["ts"], "level": out["level"], "msg": str(out["msg"])})
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     """Send every logger's records to stdout as JSON lines, through :class:`Redact` (idempotent).
 
     Every dlrhook process calls this once at start (web, worker, poller, pull). The ``rq.worker``
     logger gets *level* too, as ``Worker.work(logging_level=...)`` would set it; RQ's per-job
     INFO lines are held back by the filter unless *level* is DEBUG. Handlers other code adds
-    later to the root logger are not filtered: add :class:`Redact` to them.
+    later to the root logger are not filtered: add :class:`Redact` to them. *secrets* (the
+    settings' ``secrets``) are blanked wherever they appear.
     """
     root = logging.getLogger()
     debug = level == "DEBUG"
@@ -182,6 +208,6 @@ def configure(level: str = "INFO") -> None:
         root.handlers[:] = [stdout]
     for handler in root.handlers:
         handler.filters[:] = [f for f in handler.filters if not isinstance(f, Redact)]
-        handler.addFilter(Redact(debug=debug))
+        handler.addFilter(Redact(debug=debug, secrets=secrets))
     root.setLevel(level)
     logging.getLogger("rq.worker").setLevel(level)

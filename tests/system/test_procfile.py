@@ -74,7 +74,7 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
 ) -> None:
     port, redis_port = free_port(), free_port()
     env = {k: v for k, v in process_env.items() if k != "REDIS_URL"}
-    env.update(PORT=str(port), DLRHOOK_HANDLERS="test-record")
+    env.update(PORT=str(port), DLRHOOK_HANDLERS="test-record", DLRHOOK_TOKEN="local-secret-token")
     local = subprocess.Popen(
         [
             sys.executable,
@@ -101,12 +101,14 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
         conn = redis.Redis(port=redis_port, password=password)
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=redis_port).ping()  # nobody else on the machine gets in
-        post(f"http://127.0.0.1:{port}/notify", sample("v1-one-delivered.json"))
+        post(f"http://127.0.0.1:{port}/notify?token=local-secret-token", sample("v1-one-delivered.json"))
         wait_until(lambda: len(handled(conn)) == 1, 30, "the report to be handled")
     finally:
         out = stop(local)
 
     assert f"http://127.0.0.1:{port}" in out and "/notify" in out  # the URL to register is printed
+    assert f"Listening at: http://127.0.0.1:{port}" in out  # this machine only, as the banner says
+    assert "local-secret-token" not in out and "lo****" in out  # the token shown masked
     assert "Traceback" not in out
     assert (data / "appendonlydir").is_dir()  # AOF on: a restart loses nothing
     assert password not in out  # the banner shows it masked

@@ -50,6 +50,15 @@ def emit(handler: logging.Handler, name: str, level: int, msg: str, *args: objec
             "at 1732960000.123 pid 12345 took 2026-11-30T15:50:21",
             "at 1732960000.123 pid 12345 took 2026-11-30T15:50:21",
         ),
+        # Credentials: a token in a query string, after an Authorization scheme.
+        (
+            "Invalid HTTP request line: 'POST /notify?token=abc123def&x=1 HTTP/1.1'",
+            "Invalid HTTP request line: 'POST /notify?token=[secret]&x=1 HTTP/1.1'",
+        ),
+        ("GET /notify?x=1&TOKEN=s3cr3t' ", "GET /notify?x=1&TOKEN=[secret]' "),
+        ("Authorization: Bearer abcdef123456", "Authorization: Bearer [secret]"),
+        ("Authorization: Basic dTpwYXNzd29yZA==", "Authorization: Basic [secret]"),
+        ("push authentication: token+basic", "push authentication: token+basic"),
     ],
 )
 def test_free_text_is_masked_and_ids_are_left_alone(text: str, expected: str) -> None:
@@ -126,3 +135,23 @@ def test_configure_filters_every_root_handler_and_sets_rqs_level() -> None:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         logging.getLogger("rq.worker").setLevel(saved[2])
+
+
+def test_every_configured_secret_is_blanked_wherever_it_appears() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JsonFormatter())
+    handler.addFilter(logs.Redact(secrets=("41793026731-key", "pw-not-here", "abc")))
+    try:
+        raise ValueError("the key 41793026731-key was refused")
+    except ValueError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "called %s", ("with 41793026731-key",), sys.exc_info()
+        )
+    handler.handle(record)
+
+    line = json.loads(out.getvalue())
+    assert line["msg"] == "called with [secret]"
+    assert "41793026731" not in line["exc"] and "[secret]" in line["exc"]
+    # A secret shorter than MIN_SECRET is not searched for: it would blank ordinary words.
+    assert logs.blank_secrets("abcdef", ("abc",)) == "abcdef"

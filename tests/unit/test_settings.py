@@ -54,6 +54,23 @@ def test_every_bad_value_is_reported_at_once(env: Callable[..., Settings]) -> No
     assert "DLRHOOK_PULL_MODE" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://user:hunter2@xyz.api.infobip.com", "https://k3y@xyz.api.infobip.com", "http://xyz.api.infobip.com"],
+)
+def test_an_infobip_url_with_credentials_or_plain_http_is_refused_without_echoing_it(
+    env: Callable[..., Settings], url: str
+) -> None:
+    with pytest.raises(SettingsError, match="INFOBIP_BASE_URL") as caught:
+        env(INFOBIP_BASE_URL=url, INFOBIP_API_KEY="k")
+    assert not any(part in str(caught.value) for part in ("hunter2", "k3y", "xyz"))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost", "[::1]:9000"])
+def test_plain_http_is_accepted_for_this_machine(env: Callable[..., Settings], host: str) -> None:
+    assert env(INFOBIP_BASE_URL=f"http://{host}/", INFOBIP_API_KEY="k").infobip_base_url == f"http://{host}"
+
+
 def test_an_infobip_account_needs_credentials(env: Callable[..., Settings]) -> None:
     with pytest.raises(SettingsError, match="INFOBIP_API_KEY"):
         env(INFOBIP_BASE_URL="https://xyz.api.infobip.com")

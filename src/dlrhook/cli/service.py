@@ -18,6 +18,13 @@ from dlrhook import defaults
 from dlrhook.cli.common import settings_or_exit, until_signalled
 
 
+def mask(secret: str | None) -> str:
+    """*secret* as a banner may show it: its first two characters and its length, or ``(none)``."""
+    if not secret:
+        return "(none)"
+    return f"{secret[:2]}{'*' * max(len(secret) - 2, 4)} ({len(secret)} characters)"
+
+
 @click.command()
 def web() -> None:
     """Serve POST /notify with gunicorn on $PORT (the Procfile's web process)."""
@@ -36,7 +43,7 @@ def poller() -> None:
     from dlrhook.pull.poller import Pollers
 
     settings = settings_or_exit()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets)
     the_pollers = Pollers(settings, store.connect(settings))
     until_signalled(the_pollers, the_pollers.run)
 
@@ -98,16 +105,26 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     # One metrics folder for web, worker and poller: the web's /metrics then shows all three.
     env[multiproc.VARIABLE] = str(multiproc.prepare())
     env.setdefault("PORT", str(settings.port))
+    # This machine only, as the banner says: gunicorn's own variable, which overrides the config
+    # file's 0.0.0.0 (the Procfile's web binds every interface, for Heroku and containers).
+    env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{env['PORT']} {env.get('GUNICORN_CMD_ARGS', '')}".strip()
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
 
-    token = f"?token={settings.token}" if settings.token else ""
+    port = env["PORT"]
+    # The token never printed: a terminal's scrollback and a CI log are not places for it.
+    auth = (
+        "  credentials: in the Authorization header (Bearer <DLRHOOK_TOKEN>, or Basic) rather than ?token=\n"
+        if settings.tokens or settings.basic_auth
+        else ""
+    )
+    sends = f"  (sends DLRHOOK_TOKEN, {mask(settings.token)})" if settings.token else ""
     click.echo(
-        f"\ndlrhook is starting on http://127.0.0.1:{settings.port}\n"
-        f"  register with Infobip as notify URL: https://<your-public-host>/notify{token}\n"
+        f"\ndlrhook is starting on http://127.0.0.1:{port}\n"
+        f"  register with Infobip as notify URL: https://<your-public-host>/notify\n{auth}"
         f"  send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
-        f"'http://127.0.0.1:{settings.port}/notify{token}' --count 100\n"
+        f"'http://127.0.0.1:{port}/notify' --count 100{sends}\n"
         f"  Redis: {shown_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
         "  Ctrl-C stops everything.\n"
     )
@@ -135,7 +152,7 @@ def worker(burst: bool) -> None:
     from dlrhook.workers.worker import run
 
     settings = settings_or_exit()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets)
     try:
         chosen = handlers.select(settings)
     except HandlerLoadError as exc:

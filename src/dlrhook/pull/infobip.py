@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 from dlrhook import defaults
 from dlrhook.errors import InfobipAuthError, InfobipRequestError, InfobipUnavailable
 from dlrhook.pull.bounded import REPORT_BYTES, Sockets, TooLarge, max_answer_bytes, read_capped, watched_adapter
-from dlrhook.settings import Settings
+from dlrhook.settings import Settings, values
 
 
 def _version() -> str:
@@ -81,6 +81,10 @@ class InfobipClient:
     ) -> None:
         if not api_key and not (username and password):
             raise ValueError("an API key or a username and password is required")
+        problem = values.base_url_problem(base_url)
+        if problem:
+            # Never the URL itself: it may hold credentials. Error texts below name self.url.
+            raise ValueError(f"the Infobip base URL {problem}")
         self.url = base_url.rstrip("/") + path
         self.base_url = base_url.rstrip("/")
         self.path = path

@@ -50,11 +50,14 @@ class Settings:
     redis_tls_verify: bool = setting("DLRHOOK_REDIS_TLS_VERIFY", "bool", True)
     port: int = setting("PORT", "int", defaults.PORT, validate=Range(min=1, max=65535))
     web_concurrency: int = setting("WEB_CONCURRENCY", "int", defaults.WEB_CONCURRENCY, validate=Range(min=1, max=64))
-    token: str | None = setting("DLRHOOK_TOKEN", "str", None, convert=values.or_none, secret=True)
+    #: Every accepted push token: comma-separated, so that a new one can be added before the old goes.
+    tokens: tuple[str, ...] = setting("DLRHOOK_TOKEN", "list", [], convert=values.tokens, secret=True)
     basic_auth: tuple[BasicCredential, ...] = setting(
         "DLRHOOK_BASIC_AUTH", "list", [], convert=values.basic_credentials, secret=True
     )
     allowed_ips: tuple[Network, ...] = setting("DLRHOOK_ALLOWED_IPS", "list", [], convert=values.networks)
+    #: The allowlist alone admits pushes, knowingly (every Infobip customer shares its ranges).
+    allowlist_only: bool = setting("DLRHOOK_ALLOWLIST_ONLY", "bool", False)
     trusted_proxies: int = setting(
         "DLRHOOK_TRUSTED_PROXIES", "int", defaults.TRUSTED_PROXIES, validate=Range(min=0, max=10)
     )
@@ -64,6 +67,9 @@ class Settings:
     )
     dedup_ttl: int = setting("DLRHOOK_DEDUP_TTL", "int", defaults.DEDUP_TTL, validate=_POSITIVE)
     max_body: int = setting("DLRHOOK_MAX_BODY", "int", defaults.MAX_BODY, validate=Range(min=1024))
+    body_timeout: float = setting(
+        "DLRHOOK_BODY_TIMEOUT", "float", defaults.BODY_TIMEOUT, validate=Range(min=0.1, max=25)
+    )
     batch_size: int = setting("DLRHOOK_BATCH_SIZE", "int", defaults.BATCH_SIZE, validate=Range(min=1, max=10000))
     queue_name: str = setting("DLRHOOK_QUEUE", "str", defaults.QUEUE_NAME, validate=Regexp(r"^[A-Za-z0-9_.-]+$"))
     log_level: str = setting(
@@ -145,10 +151,22 @@ class Settings:
         return self.pull_path if self.pull_path in paths else paths[0]
 
     @property
+    def token(self) -> str | None:
+        """The first of ``DLRHOOK_TOKEN``'s tokens (the one ``dlrhook simulate`` sends), or None."""
+        return self.tokens[0] if self.tokens else None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value configured, for the log filter to blank wherever one appears."""
+        found: list[str | None] = [*self.tokens, *(c.password for c in self.basic_auth)]
+        found += [self.infobip_api_key, self.infobip_password, self.forward_secret, self.api_token]
+        return tuple(s for s in found if s)
+
+    @property
     def auth_mode(self) -> str:
         """Which push authentication is active, for /readyz and the start-up log line."""
         modes = []
-        if self.token:
+        if self.tokens:
             modes.append("token")
         if self.basic_auth:
             modes.append("basic")

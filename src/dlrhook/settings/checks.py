@@ -54,6 +54,22 @@ def infobip_login(v: Mapping[str, Any]) -> None:
         raise SettingsError("INFOBIP_USERNAME and INFOBIP_PASSWORD must be set together")
 
 
+def allowlist_is_not_authentication(v: Mapping[str, Any]) -> None:
+    """``DLRHOOK_ALLOWED_IPS`` without a token or Basic credentials runs only with
+    ``DLRHOOK_ALLOWLIST_ONLY=true``: Infobip's addresses push for every Infobip customer."""
+
+    def given(name: str) -> bool:
+        return any(str(item).strip() for item in v[name])
+
+    if given("allowed_ips") and not given("tokens") and not given("basic_auth") and not v["allowlist_only"]:
+        raise SettingsError(
+            "DLRHOOK_ALLOWED_IPS is set but neither DLRHOOK_TOKEN nor DLRHOOK_BASIC_AUTH is: an address is not a "
+            "credential (Infobip pushes from the same addresses for all its customers, so anyone with an Infobip "
+            "account could register this URL and be let in). Set a secret, or DLRHOOK_ALLOWLIST_ONLY=true to run "
+            "on the allowlist alone"
+        )
+
+
 #: Every check, in the order they run.
 CHECKS: tuple[Check, ...] = (
     reconcile_after,
@@ -62,4 +78,5 @@ CHECKS: tuple[Check, ...] = (
     pull_backoff,
     forward_secret,
     infobip_login,
+    allowlist_is_not_authentication,
 )

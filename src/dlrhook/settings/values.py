@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from marshmallow.validate import Regexp
 
@@ -58,9 +59,35 @@ def redis_url(url: str | None) -> str:
     return url or defaults.EMBEDDED_REDIS_URL
 
 
+#: The hosts an ``http://`` Infobip URL may name: this machine (the tests' fake Infobip, a local proxy).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why *url* cannot be an Infobip base URL, or None. The URL itself is never part of the text:
+    it may hold credentials."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return "must not carry credentials (user:password@): set INFOBIP_API_KEY or INFOBIP_USERNAME/INFOBIP_PASSWORD"
+    if parts.scheme.lower() == "http" and (parts.hostname or "") not in LOCAL_HOSTS:
+        return "must be https://: plain http:// would send the API key in clear (allowed for 127.0.0.1, localhost, ::1)"
+    return None
+
+
 def base_url(url: str | None) -> str | None:
-    """``INFOBIP_BASE_URL`` without a trailing slash; empty is None."""
-    return url.rstrip("/") if url else None
+    """``INFOBIP_BASE_URL`` without a trailing slash; empty is None; refused with credentials in
+    it, or with ``http://`` to a host other than this machine."""
+    if not url:
+        return None
+    problem = base_url_problem(url)
+    if problem:
+        raise SettingsError(f"INFOBIP_BASE_URL: {problem}")
+    return url.rstrip("/")
+
+
+def tokens(values: list[str]) -> tuple[str, ...]:
+    """``DLRHOOK_TOKEN``: one token or several, comma-separated (rotation); empty items left out."""
+    return tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
 def names(values: list[str] | None) -> tuple[str, ...] | None:

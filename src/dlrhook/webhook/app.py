@@ -14,11 +14,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from dlrhook import channels, logs, metrics, store
+from dlrhook.errors import ApiRejected
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
 from dlrhook.store import keys
 from dlrhook.webhook import api, auth, openapi, problems
+from dlrhook.webhook.body import read as read_body
 
 log = logging.getLogger("dlrhook.web")
 
@@ -45,7 +47,7 @@ def state() -> State:
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app. *settings* default to the environment (a bad value raises SettingsError)."""
     settings = settings or load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets)
     # Named after this module (its root is the package, not the working directory), and no
     # /static route: the app serves no files.
     app = Flask(__name__, static_folder=None)
@@ -65,8 +67,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.init_app(app)
     if settings.auth_mode == "open":
         log.warning(
-            "NO AUTHENTICATION: POST /notify accepts anyone's reports. "
-            "Set DLRHOOK_TOKEN, DLRHOOK_BASIC_AUTH or DLRHOOK_ALLOWED_IPS."
+            "NO AUTHENTICATION: POST /notify accepts anyone's reports. Set DLRHOOK_TOKEN or DLRHOOK_BASIC_AUTH."
+        )
+    elif not settings.tokens and not settings.basic_auth:
+        log.warning(
+            "ALLOWLIST ONLY (DLRHOOK_ALLOWLIST_ONLY): POST /notify admits any push from DLRHOOK_ALLOWED_IPS, "
+            "including other Infobip customers' reports. Set DLRHOOK_TOKEN or DLRHOOK_BASIC_AUTH."
         )
     else:
         log.info("push authentication: %s", settings.auth_mode)
@@ -86,8 +92,8 @@ def notify(channel: str | None = None) -> tuple[Response, int]:
         query_token=request.args.get("token"),
         authorization=request.headers.get("Authorization"),
     )
-    # Over MAX_CONTENT_LENGTH werkzeug refuses here, on the Content-Length alone, with a 413.
-    body = request.get_data(cache=False)
+    # 413 past DLRHOOK_MAX_BODY (on the Content-Length alone when there is one), 408 past DLRHOOK_BODY_TIMEOUT.
+    body = read_body(request, limit=st.settings.max_body, seconds=st.settings.body_timeout)
     reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
     default = channels.from_url_name(channel) if channel is not None else channels.DEFAULT_CHANNEL
     result = ingest(st.conn, reports, source="push", settings=st.settings, channel=default)
@@ -105,11 +111,28 @@ def healthz() -> tuple[Response, int]:
 
 
 def readyz() -> tuple[Response, int]:
-    """200 when Redis answers (with queue depths and the auth mode), else 503.
+    """200 when Redis answers, else 503. Only ``status`` for anyone; with
+    ``Authorization: Bearer <DLRHOOK_API_TOKEN>`` also the queue depths, the auth mode and Redis's state.
 
     ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate.
     """
     st = state()
+    code, body = _readiness(st)
+    if not _may_read(st.settings):
+        # A load balancer needs only ready or not; the rest tells a stranger how the service is guarded.
+        body = {"status": body["status"]}
+    return jsonify(body), code
+
+
+def _may_read(settings: Settings) -> bool:
+    try:
+        auth.check_api(settings, authorization=request.headers.get("Authorization"))
+    except ApiRejected:
+        return False
+    return True
+
+
+def _readiness(st: State) -> tuple[int, dict[str, Any]]:
     body: dict[str, Any] = {"auth": st.settings.auth_mode}
     try:
         with st.conn.pipeline(transaction=False) as pipe:
@@ -121,10 +144,10 @@ def readyz() -> tuple[Response, int]:
     except redis.RedisError as exc:
         # Not ready: a load balancer should send pushes elsewhere until Redis is back.
         body.update(status="unavailable", redis=type(exc).__name__)
-        return jsonify(body), 503
+        return 503, body
     # ``inbox`` is the deprecated name of ``stream``, kept (same value) for dashboards and alerts that read it.
     body.update(status="ok", redis="ok", stream=stream, inbox=stream, queued_jobs=jobs, quarantined=quarantined)
-    return jsonify(body), 200
+    return 200, body
 
 
 def metrics_view() -> Response:

@@ -41,8 +41,8 @@ def check_push(
     """Raise :class:`PushRejected` (``forbidden`` or ``unauthorized``) unless the push may pass.
 
     The allowlist, when set, must match the client address (resolved through the trusted
-    proxies by the caller). Then, when a token and/or Basic credentials are configured, either
-    one passes. With nothing configured every push passes; the start-up log says so loudly.
+    proxies by the caller). Then, when tokens and/or Basic credentials are configured, any one
+    of them passes. With nothing configured every push passes; the start-up log says so loudly.
     """
     if settings.allowed_ips:
         try:
@@ -52,13 +52,19 @@ def check_push(
         if not any(address in net for net in settings.allowed_ips):
             raise PushRejected("forbidden", f"address {address} is not in DLRHOOK_ALLOWED_IPS")
 
-    if not settings.token and not settings.basic_auth:
+    if not settings.tokens and not settings.basic_auth:
         return
     header = authorization or ""
-    if settings.token:
+    if settings.tokens:
         offered = query_token or _bearer(header)
-        if offered is not None and _same(offered, settings.token):
-            return
+        if offered is not None:
+            # Compare with every token (rotation: old and new are both accepted for a while), so
+            # timing does not tell how many there are or which one matched.
+            ok = False
+            for token in settings.tokens:
+                ok |= _same(offered, token)
+            if ok:
+                return
     if settings.basic_auth:
         pair = _basic(header)
         if pair is not None:

@@ -1,15 +1,29 @@
 """gunicorn settings for the web process (``gunicorn -c python:dlrhook.webhook.gunicorn_conf``).
 
-gthread workers: a push spends most of its time waiting on Redis, so a few threads per
-process keep both cores busy through bursts without one process per connection. The process
-count comes from ``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
+gevent workers: a notify URL is public, and gunicorn's thread workers give each connection a
+thread from the moment its request line arrives, so 8 clients that send half a header (2
+processes x 4 threads) or trickle a body took the web down in 0.2. gevent's workers hold a
+connection as a greenlet (a few KiB), up to ``worker_connections`` each; gunicorn cuts a header
+that has not arrived whole, or a kept-alive connection idle, after ``keepalive`` seconds, and
+dlrhook.webhook.body cuts a body that has not arrived within ``DLRHOOK_BODY_TIMEOUT`` (408).
+gunicorn's own documentation names async workers for clients that are slow, when no buffering
+proxy stands in front: Heroku's router buffers headers but streams bodies, and compose and the
+systemd unit expose gunicorn directly (README, "Security"). The process count comes from
+``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
+
+gevent's monkeypatching happens in each worker before the app is imported: Flask, redis-py
+(its sockets and pool locks) and prometheus_client (files and a lock) are pure Python over the
+patched modules.
 """
 
 import sys
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from dlrhook import multiproc
 from dlrhook.errors import SettingsError
+from dlrhook.logs import Redact
 from dlrhook.settings import load_settings
 
 # Before any worker imports prometheus_client: /metrics must see every worker's values.
@@ -24,11 +38,16 @@ except SettingsError as exc:
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
-worker_class = "gthread"
-threads = 4
-# Heroku's router gives a request 30 s; a push answered later than that is retried anyway.
+worker_class = "gevent"
+# Open connections a worker holds at once (gunicorn's default, stated): hostile ones included.
+# Each is a file descriptor: the systemd unit and compose raise the limit to match.
+worker_connections = 1000
+# Heroku's router gives a request 30 s; a push answered later than that is retried anyway. Under
+# gevent this is the worker's heartbeat: a worker that has not run its loop for 30 s is replaced.
 timeout = 30
 graceful_timeout = 25
+# Seconds a kept-alive connection may sit idle, and that a request's headers may take to arrive
+# whole (gevent workers read each request's headers under this timeout); then the socket is closed.
 keepalive = 5
 # Longest request line (method, path with its query string, where ?token= travels, and HTTP
 # version) in bytes: gunicorn's own default, stated so that it is seen; past it gunicorn answers
@@ -36,6 +55,22 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 errorlog = "-"
+
+
+class RedactedLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's logger with dlrhook's :class:`~dlrhook.logs.Redact` filter on every handler:
+    gunicorn writes a bad request line whole (``Invalid HTTP request line: 'POST /notify?token=...'``)
+    and its access log writes every path with its query string."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.filters[:] = [f for f in handler.filters if not isinstance(f, Redact)]
+                handler.addFilter(Redact(secrets=_settings.secrets))
+
+
+logger_class = RedactedLogger
 # gunicorn >= 25 opens a control socket at ~/.gunicorn/gunicorn.ctl by default: one path shared
 # by every gunicorn of the user (several on one host collide), and a write into $HOME that a
 # read-only container or systemd's ProtectHome refuses. dlrhook does not use gunicornc.

@@ -30,11 +30,12 @@ class HealthSchema(Schema):
 
 
 class ReadinessSchema(Schema):
-    """``GET /readyz``: Redis reachability, queue depths and the push authentication mode."""
+    """``GET /readyz``: ready or not for anyone; with ``Authorization: Bearer <DLRHOOK_API_TOKEN>``
+    also Redis's state, queue depths and the push authentication mode (the other fields)."""
 
     status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
-    auth = fields.String(required=True, metadata={"description": "token, basic, ip-allowlist (joined by +), or open"})
-    redis = fields.String(required=True, metadata={"description": '"ok", or the error class when unavailable'})
+    auth = fields.String(metadata={"description": "token, basic, ip-allowlist (joined by +), or open"})
+    redis = fields.String(metadata={"description": '"ok", or the error class when unavailable'})
     stream = fields.Integer(metadata={"description": "reports kept in the report stream until every handler has them"})
     inbox = fields.Integer(
         metadata={"description": "deprecated: the same value as stream, under its old name", "deprecated": True}
@@ -190,6 +191,7 @@ def document() -> dict[str, Any]:
             "get": {
                 "operationId": "readyz",
                 "summary": "Readiness: 200 when Redis answers, else 503",
+                "description": "Only status, unless the read API's Bearer token (DLRHOOK_API_TOKEN) is sent.",
                 "responses": {
                     "200": {"description": "ready", "content": {"application/json": {"schema": "Readiness"}}},
                     "503": {

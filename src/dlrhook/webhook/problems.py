@@ -77,9 +77,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         # Routing and protocol errors keep their status. 413: over DLRHOOK_MAX_BODY, refused on the
-        # Content-Length before the body is read, so memory stays bounded; Infobip retries it.
+        # Content-Length before the body is read (a chunked one when it passes the limit), so memory
+        # stays bounded; Infobip retries it.
         status = exc.code or 500
         detail = exc.description or exc.name
+        # 408: the body did not arrive within DLRHOOK_BODY_TIMEOUT (webhook.body); Infobip retries.
         if status == 413:
             detail = f"the body is larger than DLRHOOK_MAX_BODY ({app.config['MAX_CONTENT_LENGTH']} bytes)"
         response = problem(status, exc.name, detail)

@@ -46,6 +46,13 @@ def test_every_request_names_the_installed_release_in_its_user_agent() -> None:
     assert client.session.headers["User-Agent"] == f"dlrhook-poller/{version('dlrhook')}"
 
 
+@pytest.mark.parametrize("url", ["https://u:hunter2@xyz.api.infobip.com", "http://xyz.api.infobip.com"])
+def test_a_client_refuses_credentials_in_the_url_and_plain_http_off_this_machine(url: str) -> None:
+    with pytest.raises(ValueError, match="Infobip base URL") as caught:
+        client_for(url)
+    assert "hunter2" not in str(caught.value) and "xyz" not in str(caught.value)
+
+
 def test_fetch_sends_basic_credentials_and_the_bulk_and_message_filters() -> None:
     with FakeInfobip(api_key=None, username="user", password="pa:ss") as fake:
         fake.add_reports(make_reports(3, bulk_id="B1"))

@@ -77,7 +77,7 @@ def test_either_credential_passes_when_both_are_set(make_app: Callable[..., Flas
 
 
 def test_an_address_outside_the_allowlist_is_a_403(make_app: Callable[..., Flask]) -> None:
-    app = make_app(DLRHOOK_ALLOWED_IPS="10.0.0.0/8, 192.0.2.7")
+    app = make_app(DLRHOOK_ALLOWED_IPS="10.0.0.0/8, 192.0.2.7", DLRHOOK_ALLOWLIST_ONLY="true")
 
     assert push(app, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
     assert push(app, environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
@@ -85,7 +85,7 @@ def test_an_address_outside_the_allowlist_is_a_403(make_app: Callable[..., Flask
 
 
 def test_the_client_address_is_read_through_the_trusted_proxies_only(make_app: Callable[..., Flask]) -> None:
-    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24", DLRHOOK_TRUSTED_PROXIES="1")
+    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24", DLRHOOK_TRUSTED_PROXIES="1", DLRHOOK_ALLOWLIST_ONLY="true")
     via_router = {"REMOTE_ADDR": "10.9.9.9"}
 
     ok = push(app, environ_base=via_router, headers={"X-Forwarded-For": "203.0.113.5"})
@@ -97,7 +97,7 @@ def test_the_client_address_is_read_through_the_trusted_proxies_only(make_app: C
 
 
 def test_without_trusted_proxies_the_forwarded_header_is_ignored(make_app: Callable[..., Flask]) -> None:
-    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24")
+    app = make_app(DLRHOOK_ALLOWED_IPS="203.0.113.0/24", DLRHOOK_ALLOWLIST_ONLY="true")
 
     answer = push(app, environ_base={"REMOTE_ADDR": "198.51.100.1"}, headers={"X-Forwarded-For": "203.0.113.5"})
 
@@ -117,6 +117,33 @@ def test_an_open_endpoint_says_so_loudly_at_start(
 ) -> None:
     make_app()
     assert any(r.levelname == "WARNING" and "NO AUTHENTICATION" in r.getMessage() for r in caplog.records)
+
+
+def test_an_allowlist_alone_is_refused_at_start_naming_why(env: Callable[..., object]) -> None:
+    from dlrhook.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=r"DLRHOOK_ALLOWED_IPS.*DLRHOOK_ALLOWLIST_ONLY=true"):
+        env(DLRHOOK_ALLOWED_IPS="infobip")
+    env(DLRHOOK_ALLOWED_IPS="infobip", DLRHOOK_BASIC_AUTH="u:p")  # with a secret it starts
+
+
+def test_an_allowlist_alone_chosen_explicitly_runs_and_warns(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(DLRHOOK_ALLOWED_IPS="127.0.0.1", DLRHOOK_ALLOWLIST_ONLY="true")
+
+    assert any(r.levelname == "WARNING" and "ALLOWLIST ONLY" in r.getMessage() for r in caplog.records)
+    assert push(app).status_code == 200
+
+
+def test_every_token_of_a_comma_separated_list_passes_for_rotation(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DLRHOOK_TOKEN="old-token, new-token")
+
+    assert push(app, "/notify?token=old-token").status_code == 200
+    assert push(app, headers={"Authorization": "Bearer new-token"}).status_code == 200
+    assert_refused(push(app, "/notify?token=old-token,new-token"), 401)
+    assert_refused(push(app, "/notify?token=other"), 401)
+    assert app.extensions["dlrhook"].settings.token == "old-token"  # what `dlrhook simulate` sends
 
 
 def test_secrets_are_not_in_the_settings_repr(make_app: Callable[..., Flask]) -> None:
@@ -141,7 +168,7 @@ def test_secrets_are_not_in_the_settings_repr(make_app: Callable[..., Flask]) ->
 def test_the_infobip_keyword_allows_infobips_published_ranges_through_a_trusted_proxy(
     make_app: Callable[..., Flask], forwarded: str, status: int
 ) -> None:
-    app = make_app(DLRHOOK_ALLOWED_IPS="infobip,10.0.0.0/8", DLRHOOK_TRUSTED_PROXIES="1")
+    app = make_app(DLRHOOK_ALLOWED_IPS="infobip,10.0.0.0/8", DLRHOOK_TRUSTED_PROXIES="1", DLRHOOK_ALLOWLIST_ONLY="true")
     via_router = {"REMOTE_ADDR": "172.16.0.9"}  # Heroku's router: not itself allowed
 
     answer = push(app, "/notify/whatsapp", environ_base=via_router, headers={"X-Forwarded-For": forwarded})
@@ -152,7 +179,7 @@ def test_the_infobip_keyword_allows_infobips_published_ranges_through_a_trusted_
 
 
 def test_an_infobip_address_forged_in_front_of_the_real_one_is_refused(make_app: Callable[..., Flask]) -> None:
-    app = make_app(DLRHOOK_ALLOWED_IPS="Infobip", DLRHOOK_TRUSTED_PROXIES="1")
+    app = make_app(DLRHOOK_ALLOWED_IPS="Infobip", DLRHOOK_TRUSTED_PROXIES="1", DLRHOOK_ALLOWLIST_ONLY="true")
     via_router = {"REMOTE_ADDR": "172.16.0.9"}
 
     forged = push(app, environ_base=via_router, headers={"X-Forwarded-For": "193.105.74.12, 198.51.100.1"})
@@ -165,7 +192,7 @@ def test_the_infobip_keyword_stands_for_every_published_range(env: Callable[...,
 
     from dlrhook.safelist import INFOBIP_RANGES
 
-    settings = env(DLRHOOK_ALLOWED_IPS="infobip, 10.0.0.0/8")
+    settings = env(DLRHOOK_ALLOWED_IPS="infobip, 10.0.0.0/8", DLRHOOK_ALLOWLIST_ONLY="true")
 
     nets = settings.allowed_ips  # type: ignore[attr-defined]
     assert nets == (*map(ipaddress.ip_network, INFOBIP_RANGES), ipaddress.ip_network("10.0.0.0/8"))

@@ -128,10 +128,11 @@ def test_schemathesis_finds_no_500_and_no_answer_contradicting_the_document(
     assert expected <= set(calls)
 
 
-def test_readyz_counts_the_stream_also_under_its_deprecated_name_inbox(client: FlaskClient) -> None:
+def test_readyz_counts_the_stream_also_under_its_deprecated_name_inbox(make_app: Callable[..., Flask]) -> None:
+    client = make_app(DLRHOOK_API_TOKEN="read").test_client()
     client.post("/notify", data=sample("v1-two-delivered.json"), content_type="application/json")
 
-    body = client.get("/readyz").get_json()
+    body = client.get("/readyz", headers={"Authorization": "Bearer read"}).get_json()
 
     assert body["stream"] == 2
     assert body["inbox"] == body["stream"]

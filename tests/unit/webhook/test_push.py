@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from dlrhook import store
@@ -167,8 +170,16 @@ def test_healthz_and_readyz_answer(client: FlaskClient) -> None:
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.get_json()["redis"] == "ok"
-    assert ready.get_json()["auth"] == "open"
+    assert ready.get_json() == {"status": "ok"}
+
+
+def test_readyz_tells_the_auth_mode_and_depths_only_to_the_read_token(make_app: Callable[..., Flask]) -> None:
+    client = make_app(DLRHOOK_TOKEN="push", DLRHOOK_API_TOKEN="read").test_client()
+
+    assert client.get("/readyz?token=push").get_json() == {"status": "ok"}
+    assert client.get("/readyz", headers={"Authorization": "Bearer push"}).get_json() == {"status": "ok"}
+    full = client.get("/readyz", headers={"Authorization": "Bearer read"}).get_json()
+    assert (full["status"], full["redis"], full["auth"], full["stream"]) == ("ok", "ok", "token", 0)
 
 
 def test_a_batch_stored_after_a_drain_job_started_gets_a_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
@@ -207,3 +218,24 @@ def test_each_connection_stores_in_its_own_redis(conn: redis.Redis, redis_url: s
     finally:
         other.flushdb()
         other.close()
+
+
+def _chunked(client: FlaskClient, body: bytes):  # type: ignore[no-untyped-def]
+    """A POST whose body has no Content-Length, as a chunked one reaches the app from gunicorn."""
+    return client.post(
+        "/notify",
+        input_stream=io.BytesIO(body),
+        content_type=JSON,
+        environ_overrides={"wsgi.input_terminated": True},
+        headers={"Transfer-Encoding": "chunked"},
+    )
+
+
+def test_a_chunked_body_past_max_body_is_a_413_never_cut_and_parsed(make_app: Callable[..., Flask]) -> None:
+    client = make_app(DLRHOOK_MAX_BODY="2048").test_client()
+    body = sample("v1-one-delivered.json")
+
+    assert _chunked(client, body).status_code == 200
+    refused = _chunked(client, body[:-2] + b" " * 3000 + body[-2:])
+    assert refused.status_code == 413
+    assert "DLRHOOK_MAX_BODY (2048 bytes)" in refused.get_json()["detail"]
