@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The clean venv `make test-wheel` installs the built wheel into.
 WHEEL_VENV ?= .venv-wheel
 
-.PHONY: run test lint test-wheel bench clean
+.PHONY: run test lint test-wheel bench clean redis-server
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,17 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy -p dlrhook -p bench
 
-test: lint
+# Debian's redis-server (7.0, without WAITAOF) beside the embedded Valkey: the durability tests
+# run both (tests/system/test_durability_*.py). CI runs as root on a clean Debian machine.
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+
+test: lint redis-server
 	$(BIN)/pytest
 
 # The suite again, against the wheel a user gets: built from a clean copy, installed into a
 # venv of its own (not editable), with the checkout's src/ nowhere on the path.
-test-wheel: $(BIN)/.installed
+test-wheel: $(BIN)/.installed redis-server
 	rm -rf $(WHEEL_VENV) dist
 	$(BIN)/python -m build --wheel --outdir dist .
 	$(PYTHON) -m venv $(WHEEL_VENV)
@@ -43,4 +48,4 @@ clean:
 # The performance table (README, "Performance"). Needs wrk, from Debian's packages.
 bench: $(BIN)/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run --only ingest,memory,dispatch,scaling,status,latency
+	$(BIN)/python -m bench.run --only ingest,memory,dispatch,scaling,status,latency,durability

@@ -4,7 +4,7 @@ Every row is measured in this run, beside its baseline. Load comes from wrk (Deb
 package) on loopback; every report carries a new messageId so nothing is a cheap duplicate.
 Redis is the embedded Valkey with AOF (appendfsync everysec), as `make run` uses it.
 
-    python -m bench.run [--duration 10] [--only ingest,memory,dispatch,scaling,status,latency]
+    python -m bench.run [--duration 10] [--only ingest,memory,dispatch,scaling,status,latency,durability]
 """
 
 from __future__ import annotations
@@ -272,6 +272,97 @@ class Bench:
             ),
             Row("memory: web (gunicorn master + 2 workers) RSS after load", f"{web_rss / 1024:,.0f} MiB", "", "", ""),
         ]
+
+    def durability(self) -> None:
+        """The cost of DLRHOOK_DURABILITY: the same web at each level, on the AOF primary with one
+        replica (another embedded Valkey), taking turns twice, 1-report and 100-report bodies."""
+        with tempfile.TemporaryDirectory(prefix="dlrhook-bench-replica-") as data, EmbeddedRedis(data) as replica:
+            replica_conn = redis.Redis.from_url(replica.url)
+            replica_conn.execute_command(
+                "REPLICAOF", "127.0.0.1", str(self.conn.connection_pool.connection_kwargs["port"])
+            )  # type: ignore[no-untyped-call]
+            deadline = time.monotonic() + 30
+            while replica_conn.info("replication").get("master_link_status") != "up":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bench replica did not sync")
+                time.sleep(0.1)
+            levels = ("memory", "disk", "replica")
+            webs = {}
+            for level in levels:
+                port = free_port()
+                env = {**self.env, "PORT": str(port), "DLRHOOK_DURABILITY": level}
+                webs[level] = (
+                    port,
+                    process(
+                        gunicorn("dlrhook.webhook.app:create_app()", port, env), env, f"http://127.0.0.1:{port}/healthz"
+                    ),
+                )
+            runs: dict[tuple[str, int], list[float]] = {(lv, n): [] for lv in levels for n in (1, 100)}
+            p50: dict[str, list[float]] = {lv: [] for lv in levels}
+            with contextlib.ExitStack() as stack:
+                for _, web in webs.values():
+                    stack.enter_context(web)
+                self.flush()
+                for port, _ in webs.values():
+                    wrk(port, 1, 2)  # warm up
+                for turn in range(2):
+                    for level in levels if turn == 0 else levels[::-1]:  # each level first once
+                        for n in (1, 100):
+                            got = wrk(webs[level][0], n, self.duration)
+                            runs[level, n].append(got["rps"] * n)
+                            if n == 1:
+                                p50[level].append(got["p50_ms"])
+                    self.flush()
+            # The wait itself, without HTTP: one thread calling ingest() back to back (each call
+            # waits for its level, so calls/s is 1 / the latency of one ingest).
+            direct = {(lv, n): self.ingest_calls(lv, n, min(self.duration, 5)) for lv in levels for n in (1, 100)}
+        mean = {k: sum(v) / len(v) for k, v in runs.items()}
+        for level in levels:
+            one, hundred = direct[level, 1], direct[level, 100]
+            self.rows.append(
+                Row(
+                    f"ingest() in one thread, no HTTP, at DLRHOOK_DURABILITY={level}",
+                    f"1 report: {one:,.0f} calls/s ({1000 / one:.2f} ms each); "
+                    f"100 reports: {hundred * 100:,.0f} reports/s ({1000 / hundred:.2f} ms each)",
+                    "same server, same run",
+                    "",
+                    "",
+                )
+            )
+        for level in levels:
+            one, hundred = mean[level, 1], mean[level, 100]
+            self.rows.append(
+                Row(
+                    f"ingest at DLRHOOK_DURABILITY={level} (AOF primary + 1 replica)",
+                    f"1-report bodies {one:,.0f} req/s ({one / mean['memory', 1]:.0%}, "
+                    f"p50 {sum(p50[level]) / 2:.1f} ms); "
+                    f"100-report bodies {hundred:,.0f} reports/s ({hundred / mean['memory', 100]:.0%})",
+                    "memory, same run (mean of 2 turns each)" if level != "memory" else "",
+                    "",
+                    "",
+                )
+            )
+
+    def ingest_calls(self, level: str, per_call: int, seconds: float) -> float:
+        """Calls of ingest() a second at *level*, *per_call* new reports each, one thread."""
+        from dlrhook import store
+        from dlrhook.ingest import ingest
+
+        os.environ["DLRHOOK_DURABILITY"] = level
+        try:
+            settings = self.settings()
+        finally:
+            del os.environ["DLRHOOK_DURABILITY"]
+        conn = store.connect(settings)
+        report, calls = sample_report(), 0
+        end = time.monotonic() + seconds
+        started = time.monotonic()
+        while time.monotonic() < end:
+            batch = [{**report, "messageId": f"direct-{level}-{per_call}-{calls}-{i}"} for i in range(per_call)]
+            got = ingest(conn, batch, source="push", settings=settings)
+            assert got.accepted == per_call, got.as_dict()
+            calls += 1
+        return calls / (time.monotonic() - started)
 
     def memory(self) -> None:
         """Redis bytes per remembered report (dedup key) and per queued report (inbox)."""

@@ -83,6 +83,19 @@ MAX_DEPTH = 32
 #: Seconds Infobip is asked to wait (Retry-After) when Redis cannot take a batch.
 RETRY_AFTER = 60
 
+#: What must hold before a push is answered 200 (``DLRHOOK_DURABILITY``): ``auto`` picks
+#: ``replica``, ``disk`` or ``memory`` from what the server says (dlrhook.store.durability).
+DURABILITY = "auto"
+#: Replicas that must hold a batch under ``replica``.
+DURABILITY_REPLICAS = 1
+#: Seconds a push waits for its durability level before it is answered 503. A healthy replica
+#: acknowledges in well under a millisecond and an AOF fsync takes milliseconds; a wait of a
+#: second means a lagging replica or a stalled disk. It also bounds how long a burst holds Redis
+#: connections (one per waiting push): past it, a 503 and Infobip's retry beat a pile-up.
+DURABILITY_TIMEOUT = 1.0
+#: Seconds between two reads of the server's replication and persistence state (INFO) per process.
+DURABILITY_RECHECK = 5.0
+
 #: Seconds a message's folded status (and its bulk's counters) is kept after its last change.
 STATUS_TTL = 7 * 24 * 3600
 #: ``dlrhook reconcile`` asks about messages intermediate for this long unless told otherwise.

@@ -5,9 +5,11 @@ The hierarchy::
     Exception
      +-- DlrhookError                 base of every dlrhook error
      |    +-- SettingsError           a bad environment variable; the message names it
+     |    |    +-- DurabilityUnsupported  the server cannot give DLRHOOK_DURABILITY's level
      |    +-- PushRejected            a push refused as a whole (4xx; ``kind`` picks the answer)
      |    +-- ApiRejected             a read-API request without the right token (401)
      |    +-- StoreUnavailable        Redis could not take a batch; nothing was stored (503)
+     |    |    +-- NotDurable         stored, but not on disk/replicas in time (503; retry = duplicates)
      |    +-- HandlerLoadError        a configured handler cannot be found or imported
      |    +-- EmbeddedServerError     the embedded Redis could not be found or started
      |    +-- SimulateError           a bad ``dlrhook simulate`` option (also a ValueError)
@@ -47,6 +49,11 @@ class SettingsError(DlrhookError):
     """An environment variable has an invalid value; the message names it."""
 
 
+class DurabilityUnsupported(SettingsError):
+    """The Redis server cannot give the level ``DLRHOOK_DURABILITY`` asks for (too old, no AOF);
+    the message names the level, the server and what to change."""
+
+
 class PushRejected(DlrhookError):
     """A push cannot be accepted as a whole; ``kind`` picks the answer in dlrhook.webhook.problems."""
 
@@ -67,6 +74,12 @@ class ApiRejected(DlrhookError):
 
 class StoreUnavailable(DlrhookError):
     """Redis could not take the batch; nothing of it was stored."""
+
+
+class NotDurable(StoreUnavailable):
+    """The batch was stored but did not reach ``DLRHOOK_DURABILITY``'s level within
+    ``DLRHOOK_DURABILITY_TIMEOUT``: it may be lost in a crash or failover, so it is not
+    acknowledged; Infobip's retry of it counts its reports as duplicates if they survived."""
 
 
 class HandlerLoadError(DlrhookError):

@@ -1,8 +1,10 @@
 """The one ingest function: validate, quarantine, deduplicate, store, wake a worker.
 
 Push (the web) and pull (the poller) both call :func:`ingest`; nothing else writes reports
-to Redis. It returns only once Redis holds the whole batch, in one transaction: on any Redis
-failure nothing of the batch is stored and :class:`StoreUnavailable` is raised.
+to Redis. It returns only once Redis holds the whole batch, in one transaction, as durably as
+``DLRHOOK_DURABILITY`` asks: on any Redis failure nothing of the batch is stored and
+:class:`StoreUnavailable` is raised; when the batch is stored but not durable in time,
+:class:`NotDurable` (a StoreUnavailable) is.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from dlrhook import drains, metrics, quarantine, store
 from dlrhook import quarantine as quarantine_mod  # the local name `quarantine` is a batch's entries
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
-from dlrhook.errors import StoreUnavailable
+from dlrhook.errors import DurabilityUnsupported, NotDurable, StoreUnavailable
 from dlrhook.outcomes import Outcomes
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
-from dlrhook.store import keys
+from dlrhook.store import durability, keys
 from dlrhook.wire import dumps, report_key, wire_from_loaded
 
 _SCHEMA = ReportSchema()
@@ -184,7 +186,8 @@ def _store(
     source: str,
     received_at: datetime,
 ) -> str:
-    """Store the batch in one round trip, then queue drain jobs for handlers that have none.
+    """Store the batch in one round trip (with ``DLRHOOK_DURABILITY``'s wait), then queue drain
+    jobs for handlers that have none; raise :class:`NotDurable` when the wait fell short.
 
     The second step only happens when the store script names such handlers (none while their
     drains are queued, which is most of the time under load). A process killed between the two
@@ -214,7 +217,7 @@ def _store(
         quarantine_mod.MAX_ENTRIES,  # last, whatever comes before it
     ]
     try:
-        flags, wake = script(keys=names, args=args, client=conn)
+        (flags, wake), shortfall = _run_durably(conn, settings, script, names, args)
     except redis.ResponseError as exc:
         full = store.full_reason(exc, settings)
         if full is None:
@@ -227,4 +230,34 @@ def _store(
         except redis.RedisError as exc:
             # The batch is stored: answering 503 now would only bring it back as duplicates.
             log.warning("stored a batch but could not queue its drain jobs (maintenance will): %s", exc)
+    if shortfall is not None:
+        # Stored, not durable: no 200. Infobip's retry finds the reports' dedup keys (duplicates)
+        # if the batch survived, and stores it again if it did not.
+        raise NotDurable(f"the batch is stored but {shortfall}")
     return store.text(flags)
+
+
+def _run_durably(
+    conn: redis.Redis, settings: Settings, script: Any, names: list[str | bytes], args: list[Any]
+) -> tuple[Any, str | None]:
+    """The store script, then ``DLRHOOK_DURABILITY``'s wait on the same connection
+    (:func:`dlrhook.store.durability.execute`); returns its reply and what fell short, if anything.
+
+    A push always writes (its last-push mark), so its wait covers every earlier write too: the
+    retry of a batch whose first wait fell short waits for that batch, even as all duplicates.
+    """
+    try:
+        for attempt in (1, 2):
+            try:
+                replies, shortfall = durability.execute(
+                    conn, settings, lambda pipe: pipe.evalsha(script.sha, len(names), *names, *args)
+                )
+                return replies[0], shortfall
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                conn.script_load(script.script)  # a restarted or new server: load it, and once more
+    except DurabilityUnsupported as exc:
+        log.error("%s", exc)
+        raise StoreUnavailable(str(exc)) from exc
+    raise AssertionError("unreachable")

@@ -63,7 +63,8 @@ def supervise(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[
 
 @pytest.fixture
 def start_web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Web]]:
-    """``start_web(DLRHOOK_TOKEN=...)``: `dlrhook web` with two workers on a free port."""
+    """``start_web(DLRHOOK_TOKEN=...)``: `dlrhook web` with two workers on a free port (on the
+    test Redis unless ``REDIS_URL`` is given)."""
     started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
     def start(**extra: str) -> Web:
@@ -71,12 +72,14 @@ def start_web(conn: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator
         metrics_dir = tmp_path / f"metrics-{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRHOOK_", "INFOBIP_", "PROMETHEUS_"))}
         env.update(
-            REDIS_URL=redis_url,
-            PORT=str(port),
-            WEB_CONCURRENCY="2",
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-            DLRHOOK_LOG_LEVEL="WARNING",
-            **extra,
+            {
+                "REDIS_URL": redis_url,
+                "PORT": str(port),
+                "WEB_CONCURRENCY": "2",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                "DLRHOOK_LOG_LEVEL": "WARNING",
+                **extra,  # REDIS_URL too: a test's own server
+            }
         )
         log_path = tmp_path / f"web-{port}.log"
         log = log_path.open("wb")

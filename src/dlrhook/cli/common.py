@@ -15,6 +15,8 @@ from dlrhook.errors import SettingsError
 from dlrhook.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    import redis
+
     from dlrhook.pull.poller import Poller, Pollers
 
 
@@ -23,6 +25,19 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(2)
+
+
+def durability_or_exit(conn: redis.Redis, settings: Settings) -> None:
+    """Log the DLRHOOK_DURABILITY level in force, or stop with exit code 2 when the server cannot
+    give it (a poller must not fetch pages it could not keep as asked)."""
+    from dlrhook.errors import DurabilityUnsupported
+    from dlrhook.store import durability
+
+    try:
+        durability.check_start(conn, settings)
+    except DurabilityUnsupported as exc:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(2)
 

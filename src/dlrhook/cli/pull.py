@@ -10,7 +10,7 @@ import sys
 import click
 
 from dlrhook import defaults
-from dlrhook.cli.common import settings_or_exit, until_signalled
+from dlrhook.cli.common import durability_or_exit, settings_or_exit, until_signalled
 
 
 @click.command()
@@ -53,6 +53,7 @@ def pull(bulk_id: str | None, message_id: str | None, limit: int | None, paths: 
             raise click.BadParameter(f"{path!r} is not a path such as /sms/1/reports", param_hint="--path")
     logs.configure(settings.log_level)
     conn = store.connect(settings)
+    durability_or_exit(conn, settings)
     totals = PullTotals()
     for path in paths or settings.report_paths:
         the_poller = Poller(settings, conn, path=path)

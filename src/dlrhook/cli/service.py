@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from dlrhook import defaults
-from dlrhook.cli.common import settings_or_exit, until_signalled
+from dlrhook.cli.common import durability_or_exit, settings_or_exit, until_signalled
 
 
 def mask(secret: str | None) -> str:
@@ -44,7 +44,9 @@ def poller() -> None:
 
     settings = settings_or_exit()
     logs.configure(settings.log_level, settings.secrets)
-    the_pollers = Pollers(settings, store.connect(settings))
+    conn = store.connect(settings)
+    durability_or_exit(conn, settings)  # a page is kept only as durably as a push
+    the_pollers = Pollers(settings, conn)
     until_signalled(the_pollers, the_pollers.run)
 
 

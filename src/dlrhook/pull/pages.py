@@ -4,9 +4,10 @@ Infobip returns each report from its reports endpoints exactly once, so a page m
 before anything else is done with it:
 
 - The raw body of every page is written to Redis (the path's page store,
-  ``keys.pull_pages_key``) before it is parsed, and deleted only after :func:`ingest` took its
-  reports (accepted, duplicate or quarantined). Their channel, when the body does not name it,
-  is the path's (``/viber/2/reports``: VIBER; ``dlrhook.channels.from_pull_path``).
+  ``keys.pull_pages_key``), as durably as ``DLRHOOK_DURABILITY`` asks, before it is parsed,
+  and deleted only after :func:`ingest` took its reports (accepted, duplicate or
+  quarantined). Their channel, when the body does not name it, is the path's
+  (``/viber/2/reports``: VIBER; ``dlrhook.channels.from_pull_path``).
   A body that is not a JSON ``results`` document moves to ``keys.PULL_REJECTED`` with the
   error, and is logged. That store is bounded: a body is kept up to :data:`REJECTED_BODY_MAX`
   bytes (``truncated`` then gives its full size), and only the newest :data:`REJECTED_MAX`
@@ -32,13 +33,13 @@ from typing import Any
 import redis
 
 from dlrhook import store
-from dlrhook.errors import PushRejected, StoreUnavailable
+from dlrhook.errors import DurabilityUnsupported, PushRejected, StoreUnavailable
 from dlrhook.ingest import IngestResult, ingest
 from dlrhook.outcomes import Outcomes
 from dlrhook.parsing import parse_json, results_of
 from dlrhook.pull.backoff import Backoff
 from dlrhook.settings import Settings
-from dlrhook.store import keys
+from dlrhook.store import durability, keys
 
 log = logging.getLogger("dlrhook.poller")
 
@@ -101,34 +102,42 @@ class PageStore:
         self.stopping = stopping
 
     def store(self, body: bytes) -> str:
-        """Write the raw body to Redis under a new page id; keep trying while Redis is down.
+        """Write the raw body to Redis under a new page id, as durably as ``DLRHOOK_DURABILITY``
+        asks (the same wait a push gets); keep trying while Redis is down or the level is not met.
 
         The reports in it are gone from Infobip already, so giving up loses them: this gives up
         only when the poller is stopping and Redis stayed down for STOP_GRACE seconds more.
+        Each try writes the same page id again, so that its wait covers it.
         """
         page_id = f"p-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
         retry = Backoff(self.settings.pull_backoff, min(self.settings.pull_backoff_max, 5.0))
         give_up_at: float | None = None
         while True:
             try:
-                self.conn.hset(self.key, page_id, body)
-                return page_id
-            except redis.RedisError as exc:
-                now = time.monotonic()
-                if self.stopping.is_set():
-                    give_up_at = give_up_at or now + STOP_GRACE
-                    if now >= give_up_at:
-                        log.critical(
-                            "stopping with a fetched page Redis would not store: its reports are lost",
-                            extra={"page_id": page_id, "bytes": len(body)},
-                        )
-                        raise StoreUnavailable("a fetched page could not be stored") from exc
-                log.error(
-                    "Redis cannot store a fetched page (%s); keeping it in memory and retrying",
-                    type(exc).__name__,
-                    extra={"page_id": page_id, "bytes": len(body)},
+                _, shortfall = durability.execute(
+                    self.conn, self.settings, lambda pipe: pipe.hset(self.key, page_id, body)
                 )
-                time.sleep(retry.next())
+                if shortfall is None:
+                    return page_id
+                problem = f"a fetched page is in Redis but {shortfall}"
+            except (redis.RedisError, DurabilityUnsupported) as exc:
+                problem = f"Redis cannot store a fetched page ({type(exc).__name__}: {exc})"
+            now = time.monotonic()
+            if self.stopping.is_set():
+                give_up_at = give_up_at or now + STOP_GRACE
+                if now >= give_up_at:
+                    log.critical(
+                        "stopping with a fetched page Redis would not keep (%s): its reports may be lost",
+                        problem,
+                        extra={"page_id": page_id, "bytes": len(body)},
+                    )
+                    raise StoreUnavailable("a fetched page could not be stored")
+            log.error(
+                "%s; keeping it in memory and retrying",
+                problem,
+                extra={"page_id": page_id, "bytes": len(body)},
+            )
+            time.sleep(retry.next())
 
     def recover(self) -> PullTotals:
         """Ingest every page still in this path's page store (left by a poller that died), oldest first."""

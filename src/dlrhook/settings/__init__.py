@@ -132,6 +132,18 @@ class Settings:
     )
     quarantine_ttl: int = setting("DLRHOOK_QUARANTINE_TTL", "int", defaults.QUARANTINE_TTL, validate=Range(min=60))
     max_reports: int = setting("DLRHOOK_MAX_REPORTS", "int", defaults.MAX_REPORTS, validate=Range(min=1, max=1_000_000))
+    durability: str = setting(
+        "DLRHOOK_DURABILITY",
+        "str",
+        defaults.DURABILITY,
+        validate=OneOf(["auto", "memory", "disk", "replica"], error="must be one of auto, memory, disk, replica"),
+    )
+    durability_replicas: int = setting(
+        "DLRHOOK_DURABILITY_REPLICAS", "int", defaults.DURABILITY_REPLICAS, validate=Range(min=1, max=16)
+    )
+    durability_timeout: float = setting(
+        "DLRHOOK_DURABILITY_TIMEOUT", "float", defaults.DURABILITY_TIMEOUT, validate=Range(min=0.01, max=8)
+    )
     #: Every reports path the poller drains, each on its own (``DLRHOOK_PULL_PATHS``); empty: ``(pull_path,)``.
     pull_paths: tuple[str, ...] = setting(
         "DLRHOOK_PULL_PATHS", "list", [], validate=values.each(A_PATH), convert=values.paths

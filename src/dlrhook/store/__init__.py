@@ -17,6 +17,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from dlrhook.settings import Settings
+from dlrhook.store import durability
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -36,6 +37,8 @@ def connect(settings: Settings) -> redis.Redis:
         socket_timeout=10,
         health_check_interval=30,
         retry_on_timeout=False,
+        # Every new connection makes the next write re-read the server's replication state.
+        redis_connect_func=durability.connected,
         **options,
     )
 

@@ -18,7 +18,7 @@ from dlrhook.errors import ApiRejected
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
-from dlrhook.store import keys
+from dlrhook.store import durability, keys
 from dlrhook.webhook import api, auth, openapi, problems
 from dlrhook.webhook.body import read as read_body
 
@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     # /static route: the app serves no files.
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.extensions["dlrhook"] = State(settings, store.connect(settings))
+    conn = store.connect(settings)
+    # Logs the level in force (a warning when auto fell to memory); a level the server cannot
+    # give raises DurabilityUnsupported, naming it and the server's version.
+    durability.check_start(conn, settings)
+    app.extensions["dlrhook"] = State(settings, conn)
     if settings.trusted_proxies:
         # X-Forwarded-For is trusted only as far as the configured number of proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
@@ -114,7 +118,8 @@ def readyz() -> tuple[Response, int]:
     """200 when Redis answers, else 503. Only ``status`` for anyone; with
     ``Authorization: Bearer <DLRHOOK_API_TOKEN>`` also the queue depths, the auth mode and Redis's state.
 
-    ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate.
+    ``stream`` counts the reports kept in the report stream; ``inbox`` is its deprecated duplicate;
+    ``durability`` is the DLRHOOK_DURABILITY level in force.
     """
     st = state()
     code, body = _readiness(st)
@@ -147,6 +152,8 @@ def _readiness(st: State) -> tuple[int, dict[str, Any]]:
         return 503, body
     # ``inbox`` is the deprecated name of ``stream``, kept (same value) for dashboards and alerts that read it.
     body.update(status="ok", redis="ok", stream=stream, inbox=stream, queued_jobs=jobs, quarantined=quarantined)
+    plan = durability.of(st.conn, st.settings).current  # as the last write saw it; not read here
+    body["durability"] = plan.level if plan is not None else "unknown"
     return 200, body
 
 

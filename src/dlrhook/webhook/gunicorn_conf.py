@@ -25,12 +25,16 @@ from dlrhook import multiproc
 from dlrhook.errors import SettingsError
 from dlrhook.logs import Redact
 from dlrhook.settings import load_settings
+from dlrhook.store import durability
 
 # Before any worker imports prometheus_client: /metrics must see every worker's values.
 multiproc.prepare()
 
 try:
     _settings = load_settings()
+    # A DLRHOOK_DURABILITY level the server cannot give stops the start here too, once, rather
+    # than in every worker's create_app (gunicorn would only say "Worker failed to boot").
+    durability.check_server(_settings)
 except SettingsError as exc:
     # Stop the start with the variable's name, not with a traceback from inside a worker.
     sys.stderr.write(f"dlrhook: {exc}\n")

@@ -42,6 +42,12 @@ class ReadinessSchema(Schema):
     )
     queued_jobs = fields.Integer(metadata={"description": "RQ jobs queued"})
     quarantined = fields.Integer(metadata={"description": "invalid reports kept in quarantine"})
+    durability = fields.String(
+        metadata={
+            "description": "the DLRHOOK_DURABILITY level in force (auto's choice), or unknown before Redis answered",
+            "enum": ["memory", "disk", "replica", "unknown"],
+        }
+    )
 
 
 def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ that means for the reports in the request.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -13,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from dlrhook import metrics
 from dlrhook.defaults import RETRY_AFTER
-from dlrhook.errors import ApiRejected, PushRejected, StoreUnavailable
+from dlrhook.errors import ApiRejected, NotDurable, PushRejected, StoreUnavailable
 
 # kind -> (status, title). Why each status:
 STATUSES: dict[str, tuple[int, str]] = {
@@ -71,6 +72,18 @@ def init_app(app: Flask) -> None:
             503,
             "Service Unavailable",
             "the report store is unavailable; nothing was stored, retry later",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+
+    @app.errorhandler(NotDurable)
+    def _not_durable(exc: NotDurable) -> Response:
+        # Stored but not yet on disk or replicas (DLRHOOK_DURABILITY): a 200 could be a lie after
+        # a crash or failover. 503 makes Infobip retry; its retry counts as duplicates if it survived.
+        logging.getLogger("dlrhook.web").warning("push answered 503: %s", exc)
+        return problem(
+            503,
+            "Service Unavailable",
+            f"{exc} (DLRHOOK_DURABILITY); retry later: the reports that were kept count as duplicates",
             headers={"Retry-After": str(RETRY_AFTER)},
         )
 
