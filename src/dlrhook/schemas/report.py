@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, missing, post_load, pre_load, validates_schema
 
 from dlrhook.report import is_final
-from dlrhook.schemas.base import LeanSchema, in_utc_range
+from dlrhook.schemas.base import LeanSchema, in_utc_range, not_blank
 from dlrhook.schemas.fields import (
     AwareDateTime,
     Boolean,
@@ -82,7 +82,7 @@ class ReportSchema(LeanSchema):
     entity_id = String(data_key="entityId", allow_none=True)
     application_id = String(data_key="applicationId", allow_none=True)
     campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
-    channel = UpperString(allow_none=True, validate=lambda s: bool(s.strip()))
+    channel = UpperString(allow_none=True, validate=not_blank)
     # absent: read from the shape (_v3_names), else "delivery" (_final)
     kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})
     seen_at = AwareDateTime(data_key="seenAt", allow_none=True, validate=in_utc_range)
