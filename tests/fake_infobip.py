@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import sys
 import threading
 import time
 import uuid
@@ -52,6 +53,12 @@ class Answer:
     retry_after: str | None = None
     delay: float = 0.0
     body: bytes | None = None
+    #: Hostile answers: extra headers (``Content-Encoding: gzip`` for a bomb), a body of *size*
+    #: bytes of spaces streamed without being built, or the whole answer (status line, headers,
+    #: body) sent one byte every *trickle* seconds.
+    headers: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    trickle: float = 0.0
 
 
 @dataclass
@@ -67,6 +74,9 @@ class Request:
     accept: str | None = None
     status: int = 0
     returned: int = 0  # reports in the answer
+    size: int = 0  # a hostile answer's streamed body size
+    trickle: float = 0.0  # a hostile answer's seconds per byte
+    sent: int = 0  # bytes of the answer sent (hostile answers)
 
     @property
     def limit(self) -> int | None:
@@ -109,6 +119,13 @@ def make_reports(count: int, *, start: int = 0, bulk_id: str = "BULK-0001") -> l
     return [make_report(n, bulk_id=bulk_id) for n in range(start, start + count)]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up on a hostile answer (the byte cap, the deadline)
+        super().handle_error(request, client_address)
+
+
 class FakeInfobip:
     """The fake server; see the module docstring. Thread-safe; start with ``with`` or :meth:`start`."""
 
@@ -140,7 +157,7 @@ class FakeInfobip:
         self._logs: dict[str, dict[str, Any]] = {}
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-infobip", daemon=True)
 
@@ -229,8 +246,9 @@ class FakeInfobip:
             if answer.status != 200:
                 headers = {"Retry-After": answer.retry_after} if answer.retry_after is not None else {}
                 return answer.status, headers, b'{"requestError":{}}', delay
-            if answer.body is not None:
-                return 200, {}, answer.body, delay
+            request.size, request.trickle = answer.size, answer.trickle
+            if answer.body is not None or answer.size:
+                return 200, answer.headers, answer.body or b"", delay
             bulk_id, message_id = request.params.get("bulkId"), request.params.get("messageId")
             picked, kept = [], []
             for report in self._reports[request.path]:
@@ -292,16 +310,43 @@ class FakeInfobip:
                     # the client cannot start its next request earlier than that, so any
                     # recorded overlap is a real one.
                     fake._finish(request)
+                    if request.trickle:
+                        self._trickle(request, status, headers, body)
+                        return
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Content-Length", str(request.size or len(body)))
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    if request.size:
+                        self._stream(request)
+                        return
                     self.wfile.write(body)
                     self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up on a hostile answer
                 finally:
                     fake._finish(request)
+
+            def _stream(self, request: Request) -> None:
+                chunk = b" " * 65536
+                while request.sent < request.size:
+                    part = chunk[: request.size - request.sent]
+                    self.wfile.write(part)
+                    request.sent += len(part)
+                self.wfile.flush()
+
+            def _trickle(self, request: Request, status: int, headers: dict[str, str], body: bytes) -> None:
+                head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                head += f"Content-Length: {len(body)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+                self.close_connection = True
+                for byte in head.encode() + body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    request.sent += 1
+                    time.sleep(request.trickle)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the request log is the record

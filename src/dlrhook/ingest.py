@@ -20,6 +20,7 @@ import redis
 from marshmallow import ValidationError
 
 from dlrhook import drains, metrics, quarantine, store
+from dlrhook import quarantine as quarantine_mod  # the local name `quarantine` is a batch's entries
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.defaults import MAX_ANSWER_ERRORS
 from dlrhook.errors import DurabilityUnsupported, NotDurable, StoreUnavailable
@@ -48,11 +49,10 @@ class IngestResult(Outcomes):
         ``MAX_ANSWER_ERRORS`` quarantined reports (``errorsOmitted`` counts the others)."""
         body: dict[str, Any] = super().as_dict()
         if self.errors:
-            if len(self.errors) > MAX_ANSWER_ERRORS:
-                body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
-                body["errorsOmitted"] = len(self.errors) - MAX_ANSWER_ERRORS
-            else:
-                body["errors"] = self.errors
+            body["errors"] = dict(itertools.islice(self.errors.items(), MAX_ANSWER_ERRORS))
+            omitted = max(len(self.errors), self.quarantined) - len(body["errors"])
+            if omitted > 0:
+                body["errorsOmitted"] = omitted
         return body
 
 
@@ -116,6 +116,9 @@ def ingest(
         timings.append(_delivery_time(loaded))
         channels.append(loaded["channel"])
 
+    if result.quarantined > quarantine_mod.PER_PUSH:
+        omitted = result.quarantined - quarantine_mod.PER_PUSH
+        quarantine.extend(quarantine_mod.omitted_entry(omitted, source, received_at, channel))
     flags = ""
     if wires or quarantine:
         try:
@@ -165,9 +168,13 @@ def _quarantine(
     received_at: datetime,
     channel: str | None,
 ) -> None:
-    pairs.extend(quarantine.invalid_entry(raw, errors, source, received_at, channel))
+    # Bounded (dlrhook.quarantine): the first PER_PUSH are kept and their errors answered, the
+    # others only counted, so 10,000 bad reports cost what 100 do.
     result.quarantined += 1
-    result.errors[str(index)] = errors
+    if len(result.errors) < MAX_ANSWER_ERRORS:
+        result.errors[str(index)] = errors
+    if len(pairs) < 2 * quarantine.PER_PUSH:
+        pairs.extend(quarantine.invalid_entry(raw, errors, source, received_at, channel))
 
 
 def _store(
@@ -207,6 +214,7 @@ def _store(
         _footprint(wires, quarantine),
         *wires,
         *quarantine,
+        quarantine_mod.MAX_ENTRIES,  # last, whatever comes before it
     ]
     try:
         (flags, wake), shortfall = _run_durably(conn, settings, script, names, args)

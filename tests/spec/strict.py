@@ -14,6 +14,9 @@ optional property may be null, and must be taken so):
 - times (``sentAt``, ``doneAt``, ``seenAt``) are written as the spec's descriptions say,
   ``yyyy-MM-dd'T'HH:mm:ss.SSSZ`` (or RFC 3339's ``Z``/``+01:00``), in years 1970 to 2099;
 - ``format: int32``/``int64`` integers are within their type's range;
+- text is no longer than dlrhook reads (``dlrhook.schemas.fields``: ids 200 characters,
+  ``callbackData`` 4,000, addresses 320, a clicked ``url`` 8,192, any other text 1,000), or
+  the spec's own ``maxLength`` where it is shorter;
 - objects hold the properties the spec defines and no others (``allOf`` wrappers are merged
   into their object first, so this keeps every property the spec names).
 """
@@ -23,6 +26,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from dlrhook.schemas.fields import MAX_ADDRESS, MAX_CALLBACK_DATA, MAX_ID, MAX_TEXT, MAX_URL
+
 TIME_PATTERN = (
     r"^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}(Z|[+-](0[0-9]|1[0-3]):?[0-5][0-9])\Z"
@@ -30,6 +35,19 @@ TIME_PATTERN = (
 TIME_NAMES = frozenset({"sentAt", "doneAt", "seenAt"})
 NON_BLANK = r"[!-~]"  # a visible ASCII character (\S differs between regex engines: \x1f)
 RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+#: Longest text dlrhook reads, by property name (the rest: MAX_TEXT).
+TEXT_LIMITS = {
+    "messageId": MAX_ID,
+    "bulkId": MAX_ID,
+    "eventId": MAX_ID,
+    "callbackData": MAX_CALLBACK_DATA,
+    "to": MAX_ADDRESS,
+    "from": MAX_ADDRESS,
+    "sender": MAX_ADDRESS,
+    "destination": MAX_ADDRESS,
+    "recipient": MAX_ADDRESS,
+    "url": MAX_URL,
+}
 
 
 def _merge_all_of(node: dict[str, Any]) -> None:
@@ -65,6 +83,9 @@ def _walk(node: Any) -> None:
             if name in TIME_NAMES and sub.get("type") == "string":
                 sub.pop("format", None)
                 sub["pattern"] = TIME_PATTERN
+            if sub.get("type") == "string" or "string" in (sub.get("type") or []):
+                limit = TEXT_LIMITS.get(name, MAX_TEXT)
+                sub["maxLength"] = min(sub.get("maxLength", limit), limit)
             if isinstance(sub.get("type"), str) and name not in node.get("required", []):
                 sub["type"] = [sub["type"], "null"]
                 if "enum" in sub:

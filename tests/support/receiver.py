@@ -16,13 +16,18 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
+        #: The ``Location`` of every 3xx answer (a redirect elsewhere), when set.
+        self.location: str | None = None
         receiver = self
 
         class Handle(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                self.send_response(status)
+                if 300 <= status < 400 and receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -55,6 +55,9 @@ def test_compose_runs_redis_with_aof_and_the_three_processes_from_one_image() ->
     command = services["redis"]["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] == "everysec"
+    assert command[command.index("--maxmemory") + 1] == "${REDIS_MAXMEMORY:-1gb}"  # the high-water 503 engages
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert "ports" not in services["redis"]
     assert any(volume.endswith(":/data") for volume in services["redis"]["volumes"])
     for name in PROCESSES:
         assert services[name]["command"] == [name]

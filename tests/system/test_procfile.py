@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 import redis
 
 from dlrhook.dev.embedded import answers as redis_answers
@@ -92,9 +94,13 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    conn = redis.Redis(port=redis_port)
+    data = tmp_path / "redis"
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "the web process")
+        password = (data / "password").read_text().strip()
+        conn = redis.Redis(port=redis_port, password=password)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=redis_port).ping()  # nobody else on the machine gets in
         post(f"http://127.0.0.1:{port}/notify?token=local-secret-token", sample("v1-one-delivered.json"))
         wait_until(lambda: len(handled(conn)) == 1, 30, "the report to be handled")
     finally:
@@ -105,7 +111,13 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
     assert "local-secret-token" not in out and "lo****" in out  # the token shown masked
     assert "Traceback" not in out
     assert local.returncode == 0, out[-2000:]  # Ctrl-C is a clean stop (`make run`: no "Error 130")
-    assert (tmp_path / "redis" / "appendonlydir").is_dir()  # AOF on: a restart loses nothing
+    assert (data / "appendonlydir").is_dir()  # AOF on: a restart loses nothing
+    assert password not in out  # the banner shows it masked
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "password").stat().st_mode) == 0o600
+    written = [p for p in data.rglob("*") if p.is_file()]
+    assert any("aof" in p.name for p in written)
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in written), [oct(p.stat().st_mode) for p in written]
     assert not answers(f"http://127.0.0.1:{port}/healthz"), "the web process outlived Ctrl-C"
-    assert not redis_answers(f"redis://127.0.0.1:{redis_port}/0"), "the embedded Redis outlived Ctrl-C"
+    assert not redis_answers(f"redis://:{password}@127.0.0.1:{redis_port}/0"), "the embedded Redis outlived Ctrl-C"
     assert subprocess.run(["pgrep", "-f", f"valkey-server 127.0.0.1:{redis_port}"]).returncode == 1

@@ -64,7 +64,7 @@ def redis(data_dir: str, port: int) -> None:
     except EmbeddedServerError as exc:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"embedded server on {server.url}, data in {server.data_dir}")
+    click.echo(f"embedded server on {server.masked_url}, data in {server.data_dir}")
     try:
         assert server.process is not None
         server.process.wait()
@@ -92,11 +92,12 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     settings = settings_or_exit()
     server: EmbeddedRedis | None = None
     env = dict(os.environ)
-    redis_url = settings.redis_url
+    redis_url = shown_url = settings.redis_url
     if settings.redis_is_embedded:
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        embedded = EmbeddedRedis(data_dir, port=redis_port)  # its URL carries its password
+        redis_url, shown_url = embedded.url, embedded.masked_url
     if settings.redis_is_embedded and not answers(redis_url):
-        server = EmbeddedRedis(data_dir, port=redis_port)
+        server = embedded
         try:
             server.start()
         except EmbeddedServerError as exc:
@@ -126,7 +127,7 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
         f"  register with Infobip as notify URL: https://<your-public-host>/notify\n{auth}"
         f"  send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
         f"'http://127.0.0.1:{port}/notify' --count 100{sends}\n"
-        f"  Redis: {redis_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
+        f"  Redis: {shown_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
         "  Ctrl-C stops everything.\n"
     )
     processes = parse_procfile(Path(procfile).read_text()).processes

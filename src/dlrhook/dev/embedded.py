@@ -4,19 +4,66 @@
 Data lives in a folder with AOF persistence (``appendfsync everysec``), and Valkey has WAITAOF,
 so ``DLRHOOK_DURABILITY=auto`` picks ``disk``: a push is answered 200 once it is fsynced, and
 stopping, killing or crashing the local server loses nothing that was answered 200.
+
+The server is not open to whoever shares the machine: it listens on 127.0.0.1 only, asks for
+a password generated on first start and kept in ``<data dir>/password`` (mode 0600; the
+server reads it from a 0600 config file, never from its command line, which ``ps`` shows),
+and its folder is 0700 with every file in it written under umask 077 (the AOF holds phone
+numbers). :attr:`EmbeddedRedis.url` carries the password. It has a ``maxmemory``
+(:data:`MAXMEMORY`, ``noeviction``), so that dlrhook's high-water 503 engages before Redis is
+full instead of Redis growing until the machine has no memory left.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
 from dlrhook.errors import EmbeddedServerError
+
+#: The embedded server's memory limit (``maxmemory``; ``noeviction``): pushes get 503 once
+#: ``DLRHOOK_REDIS_HIGH_WATER`` of it is used.
+MAXMEMORY = "512mb"
+#: The file, in the data folder, that keeps the generated password.
+PASSWORD_FILE = "password"  # noqa: S105  # a file name, not a password
+
+
+def password_of(data_dir: str | Path) -> str:
+    """The embedded server's password in *data_dir*: read, or generated and written (0600)."""
+    folder = Path(data_dir)
+    _private_folder(folder)
+    path = folder / PASSWORD_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+    return password
+
+
+def _private_folder(folder: Path) -> None:
+    """Make *folder* (and a ``.dlrhook`` folder above it) exist, readable by its owner only."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for each in (folder, *[p for p in folder.resolve().parents if p.name == ".dlrhook"][:1]):
+        each.chmod(0o700)
+
+
+def _private_files(folder: Path) -> None:
+    """Take group and other permissions off every file under *folder* (an AOF written before)."""
+    for path in folder.rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
 
 
 def server_binary() -> str:
@@ -52,21 +99,41 @@ def answers(url: str) -> bool:
 class EmbeddedRedis:
     """One valkey-server child process on 127.0.0.1, with its data in *data_dir*."""
 
-    def __init__(self, data_dir: str | Path, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self, data_dir: str | Path, port: int | None = None, appendonly: bool = True, maxmemory: str = MAXMEMORY
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.maxmemory = maxmemory
+        self.password = password_of(self.data_dir)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://:<password>@127.0.0.1:<port>/0``."""
+        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
+
+    @property
+    def masked_url(self) -> str:
+        """:attr:`url` with the password masked, for banners and logs."""
+        return f"redis://:***@127.0.0.1:{self.port}/0 (password in {self.data_dir / PASSWORD_FILE})"
+
+    def _config(self) -> Path:
+        """The 0600 config file holding the password (read by the server at start)."""
+        path = self.data_dir / "valkey.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f'requirepass "{self.password}"\n')
+        return path
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING; raise EmbeddedServerError if not."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_folder(self.data_dir)
+        _private_files(self.data_dir)
         args = [
             server_binary(),
+            str(self._config()),
             "--port",
             str(self.port),
             "--bind",
@@ -83,11 +150,16 @@ class EmbeddedRedis:
             "no",
             "--logfile",
             str(self.data_dir / "server.log"),
+            "--maxmemory",
+            self.maxmemory,
+            "--maxmemory-policy",
+            "noeviction",
         ]
         # Its own session: a Ctrl-C at the terminal must not stop Redis before the processes
         # that still write to it have shut down; stop() ends it last.
+        # umask 077: the AOF and every other file the server writes are its owner's only.
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True, umask=0o077
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,11 +6,18 @@ stop request) belongs to the poller. Its answer is the raw body, or one of three
 tell the poller how to wait: :class:`InfobipUnavailable` (429, 5xx, network: back off and
 retry), :class:`InfobipAuthError` (401/403: a human must fix a credential) and
 :class:`InfobipRequestError` (any other answer: a configuration problem, such as a wrong path).
+
+Whatever answers at the Infobip URL, a request is bounded: its body is read as a stream and
+given up (:class:`InfobipUnavailable`) past :attr:`InfobipClient.max_bytes` (counted after
+any decompression, so a gzip bomb stops there too), and the whole request, headers and body,
+ends within :attr:`InfobipClient.deadline` seconds: a watchdog then cuts its socket, however
+slowly the server trickles bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -21,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from dlrhook import defaults
 from dlrhook.errors import InfobipAuthError, InfobipRequestError, InfobipUnavailable
+from dlrhook.pull.bounded import REPORT_BYTES, Sockets, TooLarge, max_answer_bytes, read_capped, watched_adapter
 from dlrhook.settings import Settings, values
 
 
@@ -52,9 +60,10 @@ def retry_after_seconds(value: str | None) -> float | None:
 class InfobipClient:
     """Fetches report pages from one Infobip account.
 
-    Every request has a connect and a read timeout, sends ``Accept: application/json`` and the
-    account's ``Authorization`` header (``App <key>`` or Basic), and never asks for more than
-    ``max_limit`` reports. The credential is never logged nor part of any error message.
+    Every request has a connect and a read timeout and an overall :attr:`deadline` (the two
+    added), sends ``Accept: application/json`` and the account's ``Authorization`` header
+    (``App <key>`` or Basic), never asks for more than ``max_limit`` reports and reads at most
+    :attr:`max_bytes` of the answer. The credential is never logged nor part of any error message.
     """
 
     def __init__(
@@ -81,7 +90,15 @@ class InfobipClient:
         self.path = path
         self.max_limit = max_limit
         self.timeout = (connect_timeout, read_timeout)
+        #: Seconds a request may take in all, whatever the server sends (and however slowly).
+        self.deadline = connect_timeout + read_timeout
+        #: Bytes a reports answer may have (``DLRHOOK_PULL_LIMIT`` reports at most).
+        self.max_bytes = max_answer_bytes(max_limit)
         self.session = session or requests.Session()
+        self._sockets = Sockets()
+        adapter = watched_adapter(self._sockets)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
         self._api_key = api_key
         self._basic = (username, password) if not api_key and username and password else None
@@ -130,6 +147,7 @@ class InfobipClient:
         return self._get(
             self.url,
             params,
+            max_bytes=self.max_bytes,
             failed="request to Infobip failed",
             refused="the reports request: check " + self.credential_setting,
             other=f"GET {self.url}: check DLRHOOK_PULL_PATH(S)",
@@ -152,21 +170,51 @@ class InfobipClient:
         return self._get(
             url,
             params,
+            max_bytes=max_answer_bytes(len(message_ids)),
             failed="logs request to Infobip failed",
             refused=f"the logs request: check {self.credential_setting} (and that it may read message logs)",
             other=f"GET {url}",
             what=" to the logs request",
         )
 
-    def _get(self, url: str, params: Any, *, failed: str, refused: str, other: str, what: str = "") -> bytes:
+    def _get(
+        self, url: str, params: Any, *, max_bytes: int, failed: str, refused: str, other: str, what: str = ""
+    ) -> bytes:
         """One GET; the 200 body, or the :class:`InfobipError` its answer means (texts name the request)."""
+        cut = threading.Event()
+
+        def past_deadline() -> None:
+            cut.set()
+            self._sockets.cut()
+
+        late = InfobipUnavailable(
+            f"{failed}: no whole answer within {self.deadline:g} s "
+            "(DLRHOOK_PULL_CONNECT_TIMEOUT + DLRHOOK_PULL_READ_TIMEOUT); cut off"
+        )
+        timer = threading.Timer(self.deadline, past_deadline)
+        timer.daemon = True
+        timer.start()
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False, **self._auth())
-            # Read the whole body inside the try: a connection cut mid-body is a network error.
-            body = response.content
+            response = self.session.get(
+                url, params=params, timeout=self.timeout, allow_redirects=False, stream=True, **self._auth()
+            )
+            with response:
+                status = response.status_code
+                # Read the whole body inside the try: a connection cut mid-body is a network error.
+                body = read_capped(response, max_bytes) if status == 200 else b""
+            if cut.is_set():  # what was read before the cut may parse (headers cut short): drop it
+                raise late
+        except TooLarge:
+            raise InfobipUnavailable(
+                f"{failed}: the answer is larger than {max_bytes} bytes (DLRHOOK_PULL_LIMIT reports "
+                f"of {REPORT_BYTES} bytes each at most); it was not read further"
+            ) from None
         except requests.RequestException as exc:
+            if cut.is_set():
+                raise late from None
             raise InfobipUnavailable(f"{failed}: {type(exc).__name__}") from None
-        status = response.status_code
+        finally:
+            timer.cancel()
         if status == 200:
             return body
         if status == 429 or status >= 500:

@@ -9,7 +9,9 @@ before anything else is done with it:
   quarantined). Their channel, when the body does not name it, is the path's
   (``/viber/2/reports``: VIBER; ``dlrhook.channels.from_pull_path``).
   A body that is not a JSON ``results`` document moves to ``keys.PULL_REJECTED`` with the
-  error, and is logged; it is never dropped.
+  error, and is logged. That store is bounded: a body is kept up to :data:`REJECTED_BODY_MAX`
+  bytes (``truncated`` then gives its full size), and only the newest :data:`REJECTED_MAX`
+  pages are kept (the oldest go first, logged).
 - Pages left by a poller that died are ingested (:meth:`PageStore.recover`) before anything is
   fetched.
 
@@ -30,6 +32,7 @@ from typing import Any
 
 import redis
 
+from dlrhook import store
 from dlrhook.errors import DurabilityUnsupported, PushRejected, StoreUnavailable
 from dlrhook.ingest import IngestResult, ingest
 from dlrhook.outcomes import Outcomes
@@ -42,6 +45,9 @@ log = logging.getLogger("dlrhook.poller")
 
 #: Seconds a stopping poller keeps trying to store a page it fetched while Redis was down.
 STOP_GRACE = 10.0
+#: Rejected pages kept (the newest), and the bytes of each body kept.
+REJECTED_MAX = 100
+REJECTED_BODY_MAX = 1024 * 1024
 
 
 @dataclass
@@ -195,17 +201,30 @@ class PageStore:
             "error": error,
             "rejected_at": datetime.now(UTC).isoformat(),
         }
+        kept = body[:REJECTED_BODY_MAX]
+        if len(body) > REJECTED_BODY_MAX:
+            entry["truncated"] = len(body)
         try:
-            entry["body"] = body.decode("utf-8")
+            entry["body"] = kept.decode("utf-8")
         except UnicodeDecodeError:
-            entry["body_b64"] = base64.b64encode(body).decode("ascii")
+            entry["body_b64"] = base64.b64encode(kept).decode("ascii")
         with self.conn.pipeline(transaction=True) as pipe:
             pipe.hset(keys.PULL_REJECTED, page_id, json.dumps(entry, ensure_ascii=False))
             pipe.hdel(self.key, page_id)
             pipe.execute()
+        self._keep_newest_rejected()
         # The body is not logged: it may hold phone numbers. It is in Redis for an operator.
         log.error(
             "a pulled page is not a JSON results document; kept in %s",
             keys.PULL_REJECTED,
             extra={"page_id": page_id, "error": error, "bytes": len(body)},
         )
+
+    def _keep_newest_rejected(self) -> None:
+        """Delete the oldest rejected pages past :data:`REJECTED_MAX` (page ids sort by time)."""
+        if self.conn.hlen(keys.PULL_REJECTED) <= REJECTED_MAX:
+            return
+        page_ids = sorted(store.text(k) for k in self.conn.hkeys(keys.PULL_REJECTED))
+        oldest = page_ids[: len(page_ids) - REJECTED_MAX]
+        self.conn.hdel(keys.PULL_REJECTED, *oldest)
+        log.warning("deleted the %d oldest rejected pages (at most %d are kept)", len(oldest), REJECTED_MAX)

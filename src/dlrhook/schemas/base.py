@@ -20,6 +20,12 @@ def in_utc_range(value: datetime) -> None:
         raise ValidationError("The time is out of range once converted to UTC.") from None
 
 
+def not_blank(value: str) -> None:
+    """Refuse an empty or blank text (a validator must raise: marshmallow 4 ignores a returned bool)."""
+    if not value.strip():
+        raise ValidationError("Must not be empty or blank.")
+
+
 class LeanSchema(Schema):
     """marshmallow's Schema with a leaner field loop for the one way these schemas load.
 

@@ -14,8 +14,12 @@ from typing import Any
 from marshmallow import ValidationError, fields, missing, post_load, pre_load, validates_schema
 
 from dlrhook.report import is_final
-from dlrhook.schemas.base import LeanSchema, in_utc_range
+from dlrhook.schemas.base import LeanSchema, in_utc_range, not_blank
 from dlrhook.schemas.fields import (
+    MAX_ADDRESS,
+    MAX_CALLBACK_DATA,
+    MAX_ID,
+    MAX_URL,
     AwareDateTime,
     Boolean,
     Decimal,
@@ -67,28 +71,28 @@ class ReportSchema(LeanSchema):
     """
 
     message_id = Identifier(data_key="messageId", required=True)
-    bulk_id = String(data_key="bulkId", allow_none=True)
-    to = String(allow_none=True)
-    sender = String(data_key="from", allow_none=True)
+    bulk_id = String(data_key="bulkId", allow_none=True, max_length=MAX_ID)
+    to = String(allow_none=True, max_length=MAX_ADDRESS)
+    sender = String(data_key="from", allow_none=True, max_length=MAX_ADDRESS)
     sent_at = AwareDateTime(data_key="sentAt", allow_none=True, validate=in_utc_range)
     done_at = AwareDateTime(data_key="doneAt", allow_none=True, validate=in_utc_range)
     message_count = Integer(data_key="smsCount", allow_none=True)
     mcc_mnc = TextOrInt(data_key="mccMnc", allow_none=True)
     price = SharedNested(PriceSchema, allow_none=True)
-    callback_data = String(data_key="callbackData", allow_none=True)
+    callback_data = String(data_key="callbackData", allow_none=True, max_length=MAX_CALLBACK_DATA)
     # Required for delivery reports only: see _required_by_kind.
     status = SharedNested(StatusSchema)
     error = SharedNested(ErrorSchema, allow_none=True)
     entity_id = String(data_key="entityId", allow_none=True)
     application_id = String(data_key="applicationId", allow_none=True)
     campaign_reference_id = String(data_key="campaignReferenceId", allow_none=True)
-    channel = UpperString(allow_none=True, validate=lambda s: bool(s.strip()))
+    channel = UpperString(allow_none=True, validate=not_blank)
     # absent: read from the shape (_v3_names), else "delivery" (_final)
     kind = Kind(data_key="event", metadata={"enum": ["DELIVERY", "SEEN"]})
     seen_at = AwareDateTime(data_key="seenAt", allow_none=True, validate=in_utc_range)
     # Email user events (kind "event"): OPENED, CLICKED, UNSUBSCRIBED, COMPLAINED, LATE_BOUNCE.
     event = UpperString(data_key="notificationType", allow_none=True)
-    url = String(allow_none=True)
+    url = String(allow_none=True, max_length=MAX_URL)
     event_id = Identifier(data_key="eventId", allow_none=True, blank=True)  # blank: as absent (the key)
 
     @pre_load

@@ -44,8 +44,9 @@ def seen_key(report_key: str) -> bytes:
 #: Hash: page id -> raw body of an Infobip pull page not yet ingested, for the primary reports
 #: path (``Settings.primary_pull_path``); every other path has its own, :func:`pull_pages_key`.
 PULL_PAGES = PREFIX + "pull:pages"
-#: Hash: page id -> JSON {id, error, body or body_b64, rejected_at}: fetched pages that could
-#: not be parsed. Kept for an operator to inspect; the poller never deletes them.
+#: Hash: page id -> JSON {id, error, body or body_b64, rejected_at, truncated?}: fetched pages that
+#: could not be parsed, kept for an operator to inspect: the newest 100, each body up to 1 MiB
+#: (``dlrhook.pull.pages.REJECTED_MAX`` and ``REJECTED_BODY_MAX``).
 PULL_REJECTED = PREFIX + "pull:rejected"
 #: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``,
 #: followed by ``:<path>`` for every path but the primary one (:func:`pull_lock_key`).

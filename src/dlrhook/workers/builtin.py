@@ -63,6 +63,9 @@ def log(report: DeliveryReport) -> None:
 def forward(report: DeliveryReport) -> None:
     """POST *report* to ``DLRHOOK_FORWARD_URL``; raise :class:`ForwardError` unless it answers 2xx.
 
+    Redirects are not followed: a 3xx fails the call (retried, then dead-lettered) and the body
+    goes nowhere else.
+
     The webhook id is the report's key, stable across retries and duplicates, so that receivers
     can deduplicate.
     """
@@ -75,7 +78,13 @@ def forward(report: DeliveryReport) -> None:
     where = _redacted(settings.forward_url)
     try:
         answer = _session().post(
-            settings.forward_url, data=body.encode(), headers=headers, timeout=settings.forward_timeout
+            settings.forward_url,
+            data=body.encode(),
+            headers=headers,
+            timeout=settings.forward_timeout,
+            # A redirect would re-post the signed body to wherever the receiver (or whoever
+            # answers for it) points; a 3xx is an answer that did not take the report.
+            allow_redirects=False,
         )
     except requests.RequestException as exc:
         # requests' messages repeat the URL, query string (maybe a token) included: say less.

@@ -169,6 +169,9 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
     wanted = ids if ids is not None else [e["id"] for e in quarantine.quarantined(conn)]
     for qid in wanted:
         entry = quarantine.get(conn, qid)
+        if not quarantine.replayable(entry):  # cut or counted only: there is no whole report to ingest
+            result.still_invalid.append(qid)
+            continue
         raw = entry.get("raw")
         try:
             if not isinstance(raw, dict):

@@ -28,6 +28,10 @@ What this subclass changes, and why:
 - It runs the jobs of its own handlers only (:func:`dlrhook.workers.runtime.select`), and
   listens to their own queues as well as the shared one (:func:`queues`; see
   :mod:`dlrhook.workers.dispatch`).
+- Only dlrhook's own jobs run (:data:`OWN_JOBS`: the drain and the retry, at the paths RQ
+  stores, the same since 0.2): anyone who can write to Redis can put a job on the queue, and
+  RQ would import and call whatever function it names. Any other job is failed without being
+  run, and logged; no job's callbacks or webhooks run either (dlrhook's jobs have none).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -51,10 +56,18 @@ from rq.worker.base import WorkerStatus
 
 from dlrhook import drains, store
 from dlrhook.settings import Settings
+from dlrhook.store import keys
 from dlrhook.workers import handlers as handler_registry
 from dlrhook.workers import rescue, runtime, stream
 
 log = logging.getLogger("dlrhook.worker")
+
+#: The functions a worker runs; any other job on the queue is refused.
+OWN_JOBS = frozenset({keys.DRAIN_FUNC, keys.DELIVER_FUNC})
+
+
+class ForeignJob(Exception):
+    """A job on the dlrhook queue that is not one of dlrhook's own: it is failed, never run."""
 
 
 class NoDeathPenalty(BaseDeathPenalty):
@@ -109,6 +122,45 @@ class DispatchWorker(SimpleWorker):
             stop.set()
             beat.join()
         self.set_state(WorkerStatus.IDLE)
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run *job* if it is one of :data:`OWN_JOBS`; fail any other without importing anything
+        it names (its function, callbacks, webhooks), and log it."""
+        try:
+            func_name = str(job.func_name)
+            instance = job.instance
+        except Exception:  # data RQ cannot even read back
+            func_name, instance = "<unreadable>", None
+        # None of dlrhook's jobs has callbacks or webhooks: a job that names some was not made by it.
+        foreign = func_name not in OWN_JOBS or instance is not None
+        job._success_callback_name = job._failure_callback_name = job._stopped_callback_name = None
+        job.webhooks = []
+        if not foreign:
+            return bool(super().perform_job(job, queue, execution))
+        log.error(
+            "refused job %s: %s is not a dlrhook job (only %s run); it was not run, and is failed",
+            job.id,
+            func_name[:200],
+            ", ".join(sorted(OWN_JOBS)),
+            extra={"job_id": job.id},
+        )
+        job.retries_left = 0
+        try:
+            self.prepare_job_execution(job, remove_from_intermediate_queue=len(self.queues) == 1)
+        except Exception:  # RQ's bookkeeping reads the function name again (unreadable data): skip it
+            log.debug("job %s: RQ's start bookkeeping failed", job.id, exc_info=True)
+        job.ended_at = datetime.now(UTC)
+        try:
+            self.handle_job_failure(
+                job,
+                queue,
+                started_job_registry=queue.started_job_registry,
+                exc_string=f"ForeignJob: {func_name[:200]} is not a dlrhook job; refused, not run",
+                execution=execution,
+            )
+        except Exception as exc:  # never let a foreign job stop the work loop
+            log.error("job %s: could not record the refused job as failed (%s)", job.id, type(exc).__name__)
+        return False
 
     def _beat(self, job: Job, execution: Execution, stop: threading.Event) -> None:
         """Refresh the job's heartbeats every third of the TTL; a failed beat is logged and retried."""

@@ -115,3 +115,18 @@ def test_two_million_empty_elements_are_refused_while_reading_before_any_tree_is
     assert detail in answer.get_json()["detail"]
     assert peak < 3 * len(body)  # the body and its copies, never a tree of it (that was 20x)
     assert not conn.exists(keys.REPORTS)
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [("callbackData", 4000), ("messageId", 200), ("bulkId", 200), ("to", 320), ("entityId", 1000)],
+)
+def test_text_longer_than_infobip_writes_quarantines_its_report_naming_the_limit(
+    client: FlaskClient, field: str, limit: int
+) -> None:
+    longest, too_long = {**REPORT, field: "x" * limit}, {**REPORT, "messageId": "long", field: "y" * (limit + 1)}
+    answer = client.post("/notify", json={"results": [longest, too_long]})
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert (body["accepted"], body["quarantined"]) == (1, 1), body
+    assert body["errors"]["1"][field] == [f"Longer than {limit} characters: at most {limit} are read."]

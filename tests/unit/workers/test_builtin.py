@@ -114,6 +114,35 @@ def test_a_receiver_that_keeps_failing_leaves_a_dead_letter(
     assert (job.meta["handler"], job.meta["attempts"], job.meta["reports"]) == ("forward", 2, 1)
 
 
+def test_a_redirect_is_not_followed_nor_counted_as_delivered(
+    conn: redis_lib.Redis,
+    receiver: Receiver,
+    make_app: Callable[..., Flask],
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+) -> None:
+    elsewhere = Receiver()
+    try:
+        settings = worker_env(
+            DLRHOOK_HANDLERS="forward",
+            DLRHOOK_FORWARD_URL=receiver.url,
+            DLRHOOK_FORWARD_SECRET=SECRET,
+            DLRHOOK_RETRY_DELAYS="0",
+        )
+        receiver.statuses = [307, 308]
+        receiver.location = elsewhere.url
+        post(make_app, "v1-one-delivered.json")
+        run_jobs(settings)
+
+        assert elsewhere.requests == []  # the signed body went nowhere else
+        assert len(receiver.requests) == 2
+        [job_id] = FailedJobRegistry(queue=store.queue(conn, settings)).get_job_ids()
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+        assert "answered 308" in job.meta["error"]
+    finally:
+        elsewhere.server.shutdown()
+
+
 def test_an_unreachable_receiver_fails_the_report_without_writing_the_urls_token_anywhere(
     conn: redis_lib.Redis,
     make_app: Callable[..., Flask],

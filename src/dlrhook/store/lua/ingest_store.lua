@@ -12,7 +12,7 @@
 -- KEYS: stream, quarantine, last-push, handlers, quarantine times, seen keys...
 -- ARGV: ttl, number of quarantine pairs, last-push value or "", pending-mark prefix, now (ms),
 --       high-water fraction ("0": none), estimated bytes the batch takes,
---       wire reports..., quarantine (id, json) pairs...
+--       wire reports..., quarantine (id, json) pairs..., most quarantine entries kept (last).
 -- Returns {flags, handlers to wake}: one character per valid report, "1" accepted or "0" duplicate;
 -- or the error "FULL <used> <maxmemory>" when the batch would take Redis past the mark.
 local ttl = tonumber(ARGV[1])
@@ -43,6 +43,17 @@ end
 for j = 0, nq - 1 do
   redis.call('HSET', KEYS[2], ARGV[nvalid + 8 + 2 * j], ARGV[nvalid + 9 + 2 * j])
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[nvalid + 8 + 2 * j])
+end
+if nq > 0 then
+  -- The quarantine keeps its newest entries only (dlrhook.quarantine.MAX_ENTRIES); at most 1,000
+  -- go a batch (unpack's limit; a quarantine left larger by an older dlrhook shrinks over time,
+  -- worker maintenance helping).
+  local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[#ARGV])
+  if over > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[5], 0, math.min(over, 1000) - 1)
+    redis.call('HDEL', KEYS[2], unpack(oldest))
+    redis.call('ZREM', KEYS[5], unpack(oldest))
+  end
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[3])
