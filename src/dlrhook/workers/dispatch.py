@@ -135,7 +135,9 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
     if not runtime.runs(handler_name):
         # Not this worker's handler (a replayed dead letter, a retry queued by another worker):
         # the same attempt waits in the handler's own queue for a worker that runs it.
-        parked = deliver_job(store.queue(conn, settings), handler_name, wires, attempt)
+        replayed = job.id.startswith(DEAD_LETTER_PREFIX)  # stays one, so that its worker says what it did
+        prefix = DEAD_LETTER_PREFIX if replayed else "deliver-"
+        parked = deliver_job(store.queue(conn, settings), handler_name, wires, attempt, prefix)
         drains.handler_queue(store.queue(conn, settings), handler_name).enqueue_job(parked)
         log.info(
             "%d reports for handler %s, which this worker does not run, wait for one that does (%s)",

@@ -86,12 +86,14 @@ def settle(
         log.info("%d reports handed back for handler %s as %s", len(outcome.untried), handler_name, job.id)
 
 
-def deliver_job(q: Queue, handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Job:
+def deliver_job(
+    q: Queue, handler_name: str, wires: list[dict[str, Any]], attempt: int, prefix: str = "deliver-"
+) -> Job:
     """A ``deliver`` job (not yet queued) of *handler_name*'s attempt number *attempt* at *wires*."""
     return q.create_job(
         keys.DELIVER_FUNC,
         args=[handler_name, wires, attempt],
-        job_id=f"deliver-{uuid.uuid4().hex}",
+        job_id=f"{prefix}{uuid.uuid4().hex}",
         result_ttl=0,
         timeout=86400,  # the job bounds its own time (budget, handler timeout)
         retry=Retry(max=DELIVER_RETRIES),  # a retry abandoned by a killed worker runs again, carefully
