@@ -19,6 +19,8 @@ FINAL_GROUPS = frozenset({"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"})
 #: (group, status id) pairs that are intermediate although their group is final:
 #: DELIVERED_TO_OPERATOR reached the operator, not the handset, and a further report may follow.
 INTERMEDIATE_IN_FINAL_GROUPS = frozenset({("DELIVERED", 2)})
+#: Every ``DeliveryReport.kind``.
+KINDS = frozenset({"delivery", "seen", "event"})
 
 
 def is_final(group_name: str, status_id: int | None) -> bool:

@@ -11,21 +11,27 @@ proxy stands in front: Heroku's router buffers headers but streams bodies, and c
 systemd unit expose gunicorn directly (README, "Security"). The process count comes from
 ``WEB_CONCURRENCY`` (the convention Heroku sets), default 2.
 
-gevent's monkeypatching happens in each worker before the app is imported: Flask, redis-py
-(its sockets and pool locks) and prometheus_client (files and a lock) are pure Python over the
-patched modules.
+gevent's monkeypatching happens first, here, before anything imports ``ssl`` (redis-py does,
+for ``rediss://``): patched later, in each worker as gunicorn does it, gevent warns that ssl was
+imported before it and may misbehave (a managed Redis over TLS is the usual production setup).
+gunicorn's worker patches again, which does nothing more. Flask, redis-py (its sockets and pool
+locks) and prometheus_client (files and a lock) are pure Python over the patched modules.
 """
 
-import sys
-from typing import Any
+from gevent import monkey
 
-from gunicorn.glogging import Logger
+monkey.patch_all()
 
-from dlrhook import multiproc
-from dlrhook.errors import SettingsError
-from dlrhook.logs import Redact
-from dlrhook.settings import load_settings
-from dlrhook.store import durability
+import sys  # noqa: E402 (after the monkeypatching, on purpose)
+from typing import Any  # noqa: E402
+
+from gunicorn.glogging import Logger  # noqa: E402
+
+from dlrhook import multiproc  # noqa: E402
+from dlrhook.errors import SettingsError  # noqa: E402
+from dlrhook.logs import Redact  # noqa: E402
+from dlrhook.settings import load_settings  # noqa: E402
+from dlrhook.store import durability  # noqa: E402
 
 # Before any worker imports prometheus_client: /metrics must see every worker's values.
 multiproc.prepare()

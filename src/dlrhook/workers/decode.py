@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlrhook import quarantine
-from dlrhook.report import DeliveryReport
+from dlrhook.report import KINDS, DeliveryReport
 
 log = logging.getLogger("dlrhook.dispatch")
 
@@ -70,7 +70,7 @@ def _check(report: DeliveryReport) -> None:
     for name in ("key", "message_id", "channel", "source"):
         if not isinstance(getattr(report, name), str):
             raise TypeError(f"{name} is not text")
-    if report.kind not in ("delivery", "seen") or not isinstance(report.raw, dict):
+    if report.kind not in KINDS or not isinstance(report.raw, dict):
         raise TypeError("kind or raw of the wrong type")
 
 
