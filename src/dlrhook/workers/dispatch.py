@@ -42,7 +42,9 @@ own queue of each handler it runs (``<DLRHOOK_QUEUE>:<handler>``); a job of anot
 that it takes from the shared queue is moved, unrun, to that handler's queue
 (:func:`dlrhook.drains.park` for a drain, the same attempt as a new job for a retry), where it
 waits for a worker that runs the handler: the reports stay in the stream, never dead-lettered
-by a worker that cannot deliver them, and the job does not pass from worker to worker.
+by a worker that cannot deliver them, and the job does not pass from worker to worker. A
+handler no worker registered (forgotten, or never run) has nothing to wait for: its drain ends,
+its retry job fails (listed by ``dlrhook failed list``, replayable).
 
 Delivery is at least once per (report, handler): a worker killed between calling a handler and
 acknowledging the batch delivers those reports again, to that handler only.
@@ -59,7 +61,9 @@ from rq import get_current_job
 from rq.job import Job
 
 from dlrhook import drains, store
+from dlrhook.errors import HandlerLoadError
 from dlrhook.report import DeliveryReport
+from dlrhook.store import keys
 from dlrhook.workers import calls, runtime
 from dlrhook.workers import handlers as handler_registry
 from dlrhook.workers.decode import Item
@@ -83,6 +87,9 @@ def drain(handler_name: str) -> None:
     conn: redis.Redis = job.connection
     settings = runtime.settings()
     if not runtime.runs(handler_name):
+        if not conn.hexists(keys.HANDLERS, handler_name):  # forgotten: no group, nothing to drain
+            drains.started(conn, handler_name)
+            return
         parked = drains.park(conn, store.queue(conn, settings), handler_name)
         log.info(
             "drain of handler %s, which this worker does not run, waits for one that does (%s)", handler_name, parked
@@ -133,6 +140,12 @@ def deliver(handler_name: str, wires: list[dict[str, Any]], attempt: int) -> Non
     conn: redis.Redis = job.connection
     settings = runtime.settings()
     if not runtime.runs(handler_name):
+        if not conn.hexists(keys.HANDLERS, handler_name):
+            # No worker registered it (forgotten, or never run): fail the job, visibly and
+            # replayable (`dlrhook failed list`), rather than park it where nothing reads it.
+            raise HandlerLoadError(
+                f"handler {handler_name!r}: this worker does not run it and no worker has registered it"
+            )
         # Not this worker's handler (a replayed dead letter, a retry queued by another worker):
         # the same attempt waits in the handler's own queue for a worker that runs it.
         replayed = job.id.startswith(DEAD_LETTER_PREFIX)  # stays one, so that its worker says what it did

@@ -19,7 +19,7 @@ from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.wire import report_key, wire_from_loaded
-from dlrhook.workers import runtime
+from dlrhook.workers import runtime, stream
 from tests.support import sample
 
 
@@ -38,6 +38,7 @@ def test_a_retry_for_a_handler_this_worker_does_not_run_waits_in_its_queue_for_o
 ) -> None:
     settings = worker_env(DLRHOOK_HANDLERS="test-record,test-broken")
     conn.set("test:broken", "1")  # were it called here, it would fail
+    stream.register(conn, ["test-record", "test-broken"])  # a worker ran test-broken once
     shared = store.queue(conn, settings)
     job = shared.enqueue(keys.DELIVER_FUNC, args=["test-broken", wires(), 2], job_id="dead-replayed")
     runtime.select(["test-record"])
@@ -54,3 +55,16 @@ def test_a_retry_for_a_handler_this_worker_does_not_run_waits_in_its_queue_for_o
     SimpleWorker([own, shared], connection=conn, serializer=JSONSerializer).work(burst=True)
     assert len(calls(conn, "test-broken")) == 2
     assert own.count == 0 and FailedJobRegistry(queue=own).count == 0
+
+
+def test_a_retry_for_a_handler_no_worker_registered_fails_visibly_instead_of_waiting_for_nobody(
+    conn: redis_lib.Redis, worker_env: Callable[..., Settings]
+) -> None:
+    settings = worker_env(DLRHOOK_HANDLERS="test-record")
+    shared = store.queue(conn, settings)
+    shared.enqueue(keys.DELIVER_FUNC, args=["test-broken", wires(), 2], job_id="deliver-orphan")
+    runtime.select(["test-record"])
+    SimpleWorker([shared], connection=conn, serializer=JSONSerializer).work(burst=True)
+    assert FailedJobRegistry(queue=shared).get_job_ids() == ["deliver-orphan"]
+    assert drains.handler_queue(shared, "test-broken").count == 0
+    assert calls(conn, "test-broken") == []
