@@ -150,6 +150,11 @@ def run(conn: redis.Redis, q: Queue, settings: Settings, handler_names: list[str
     except redis.RedisError as exc:
         log.warning("delivery while Redis is full stopped: %s", exc)
         return 0
+    except Exception:
+        # A bug here must not end the worker while Redis is full: logged, and the worker waits
+        # with its backoff and tries RQ (then this) again.
+        log.exception("delivery while Redis is full failed")
+        return 0
     share = f"{used / limit:.0%} of its maxmemory" if limit else "no maxmemory"
     log.warning("delivered %d reports while Redis was full; it now holds %s", taken, share)
     return taken
