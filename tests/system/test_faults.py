@@ -23,6 +23,7 @@ from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from tests.support import sample, wait_until
+from tests.support.full import fill
 from tests.support.supervisor import Supervised, recorded
 
 pytestmark = pytest.mark.slow
@@ -152,21 +153,7 @@ def test_a_full_redis_gets_503_the_worker_waits_instead_of_exiting_and_both_resu
     conn.config_set("maxmemory", str(used + 4 * 1024 * 1024))
     conn.config_set("maxmemory-policy", "noeviction")
     try:
-
-        def fill(filler: int) -> int:
-            for size in (65536, 1024, 16):  # to the last byte: a few small writes must not fit either
-                while True:
-                    try:
-                        conn.set(f"test:fill:{filler}", b"x" * size)
-                        filler += 1
-                    except redis_lib.exceptions.OutOfMemoryError:
-                        break
-            # Memory drifts down a little after a refused write: set the limit below what is used,
-            # so that Redis stays full (every write refused) until the filler is deleted.
-            conn.config_set("maxmemory", str(int(conn.info("memory")["used_memory"]) - 256 * 1024))
-            return filler
-
-        filler = fill(0)
+        filler = fill(conn)
         client = make_app().test_client()
         time.sleep(1.1)  # the web's memory reading is at most a second old
         answer = client.post("/notify", json={"results": reports(1, prefix="refused")})
@@ -184,7 +171,7 @@ def test_a_full_redis_gets_503_the_worker_waits_instead_of_exiting_and_both_resu
         assert "Redis refused the worker" in worker.output()
 
         # Full again while the worker runs: RQ's loop quits on the refused writes; the process stays.
-        filler = fill(filler)
+        filler = fill(conn, filler)
         time.sleep(4)
         assert worker.starts == 1 and worker.proc is not None and worker.proc.poll() is None
         conn.delete(*[f"test:fill:{i}" for i in range(filler)])

@@ -26,6 +26,7 @@ import redis as redis_lib
 
 from dlrhook.dev.embedded import EmbeddedRedis, free_port
 from tests.support import sample, wait_until
+from tests.support.full import fill
 from tests.support.supervisor import Supervised
 
 pytestmark = pytest.mark.slow
@@ -127,23 +128,6 @@ def flood(port: int, run: int) -> tuple[set[str], int]:
     return accepted, refused[0]
 
 
-def fill(conn: redis_lib.Redis) -> int:
-    """Fill Redis to its last bytes with keys of the test's own; returns how many were written.
-
-    Then set maxmemory just below what is used, so that every write stays refused until Redis
-    frees memory (it drifts down a little after a refused write)."""
-    written = 0
-    for size in (65536, 1024, 16):
-        while True:
-            try:
-                conn.set(f"test:fill:{written}", b"x" * size)
-                written += 1
-            except redis_lib.exceptions.OutOfMemoryError:
-                break
-    conn.config_set("maxmemory", str(int(conn.info("memory")["used_memory"]) - 64 * 1024))
-    return written
-
-
 def delivered(path: Path) -> set[str]:
     return set(path.read_text().split()) if path.exists() else set()
 
@@ -175,7 +159,7 @@ def test_a_flood_stops_at_the_mark_and_a_redis_filled_to_the_last_byte_drains_by
         assert overshoot <= clients, (used, limit, clients)
         assert int(info["used_memory_peak"]) < limit  # pushes never filled Redis
 
-        filled = fill(conn)
+        filled = fill(conn, margin=64 * 1024)
         full_at = time.monotonic()
         assert _request(port, "POST", "/notify", body(f"r{run}-full", 1)[1])[0] == 503
         if not workers_first:
