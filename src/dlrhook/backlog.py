@@ -32,7 +32,7 @@ def per_handler(conn: redis.Redis, q: Queue) -> tuple[int, dict[str, dict[str, A
     now_ms = time.time() * 1000
     names = sorted(store.text(h) for h in conn.hkeys(keys.HANDLERS))
     out: dict[str, dict[str, Any]] = {n: {"waiting": 0, "oldest_undelivered_seconds": None} for n in names}
-    for group in _groups(conn):
+    for group in store.report_groups(conn):
         name = store.text(group["name"])
         oldest = _oldest(conn, name, store.text(group["last-delivered-id"]), int(group["pending"]))
         waiting = group.get("lag")
@@ -67,15 +67,6 @@ def parked_jobs(conn: redis.Redis, q: Queue) -> int:
         for name in names:
             pipe.llen(drains.handler_queue(q, name).key)
         return sum(int(n) for n in pipe.execute())
-
-
-def _groups(conn: redis.Redis) -> list[dict[str, Any]]:
-    try:
-        return list(conn.xinfo_groups(keys.REPORTS))
-    except redis.ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return []
-        raise
 
 
 def _oldest(conn: redis.Redis, group: str, last_delivered: str, pending: int) -> float | None:

@@ -17,7 +17,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from dlrhook.settings import Settings
-from dlrhook.store import durability
+from dlrhook.store import durability, keys
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -125,6 +125,17 @@ def _full(used: int, limit: int, settings: Settings) -> str:
         f"Redis holds {used / limit:.0%} of its maxmemory (DLRHOOK_REDIS_HIGH_WATER is "
         f"{settings.redis_high_water:.0%}): pushes wait while the workers take reports out"
     )
+
+
+def report_groups(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every handler's consumer group of the report stream (XINFO GROUPS), none when the
+    stream does not exist yet."""
+    try:
+        return list(conn.xinfo_groups(keys.REPORTS))
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return []
+        raise
 
 
 def text(value: Any) -> str:

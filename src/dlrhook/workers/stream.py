@@ -151,12 +151,7 @@ def has_unread(conn: redis.Redis, found: list[dict[str, Any]], handler_name: str
 
 def groups(conn: redis.Redis) -> list[dict[str, Any]]:
     """Every handler's consumer group (XINFO GROUPS), none when the stream does not exist."""
-    try:
-        return list(conn.xinfo_groups(keys.REPORTS))
-    except redis.ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return []
-        raise
+    return store.report_groups(conn)
 
 
 def _has_new(conn: redis.Redis, group: dict[str, Any]) -> bool:
