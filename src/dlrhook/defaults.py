@@ -96,6 +96,14 @@ DURABILITY_TIMEOUT = 1.0
 #: Seconds between two reads of the server's replication and persistence state (INFO) per process.
 DURABILITY_RECHECK = 5.0
 
+#: Redis connections one web process opens at most. Under gevent each push in flight would hold
+#: a connection of its own: a burst that meets a slow Redis (a failover, a lagging replica's WAIT)
+#: would open one per waiting push, up to gunicorn's 1000 per process, past a managed plan's cap
+#: (which then refuses every client, the workers' too). A push beyond the pool waits for a free
+#: connection up to REDIS_POOL_WAIT seconds, then gets a 503 with Retry-After.
+REDIS_MAX_CONNECTIONS = 16
+REDIS_POOL_WAIT = 5.0
+
 #: Seconds a message's folded status (and its bulk's counters) is kept after its last change.
 STATUS_TTL = 7 * 24 * 3600
 #: ``dlrhook reconcile`` asks about messages intermediate for this long unless told otherwise.

@@ -144,6 +144,9 @@ class Settings:
     durability_timeout: float = setting(
         "DLRHOOK_DURABILITY_TIMEOUT", "float", defaults.DURABILITY_TIMEOUT, validate=Range(min=0.01, max=8)
     )
+    redis_max_connections: int = setting(
+        "DLRHOOK_REDIS_MAX_CONNECTIONS", "int", defaults.REDIS_MAX_CONNECTIONS, validate=Range(min=2, max=10000)
+    )
     #: Every reports path the poller drains, each on its own (``DLRHOOK_PULL_PATHS``); empty: ``(pull_path,)``.
     pull_paths: tuple[str, ...] = setting(
         "DLRHOOK_PULL_PATHS", "list", [], validate=values.each(A_PATH), convert=values.paths

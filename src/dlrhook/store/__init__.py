@@ -16,31 +16,43 @@ from redis.commands.core import Script
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from dlrhook import defaults
 from dlrhook.settings import Settings
 from dlrhook.store import durability, keys
 
 
-def connect(settings: Settings) -> redis.Redis:
+def connect(settings: Settings, *, bounded: bool = False) -> redis.Redis:
     """A client for ``settings.redis_url`` (bytes responses, as RQ needs).
 
     Short timeouts: a push must get its 503 within seconds when Redis is gone, not hang.
     ``DLRHOOK_REDIS_TLS_VERIFY=false`` keeps a ``rediss://`` connection encrypted but accepts
     a self-signed certificate.
+
+    *bounded* (the web's client): at most ``DLRHOOK_REDIS_MAX_CONNECTIONS`` connections, a
+    caller beyond them waiting up to :data:`~dlrhook.defaults.REDIS_POOL_WAIT` seconds for one
+    (then redis-py raises ConnectionError, which a push answers 503). The other processes use a
+    connection or two each and keep redis-py's unbounded pool.
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+        # Every new connection makes the next write re-read the server's replication state.
+        "redis_connect_func": durability.connected,
+    }
     if settings.redis_url.startswith("rediss://") and not settings.redis_tls_verify:
         # Encrypted but unverified: for providers with self-signed certificates (Heroku).
         options["ssl_cert_reqs"] = "none"
-    return redis.Redis.from_url(
+    if not bounded:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url,
-        socket_connect_timeout=5,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry_on_timeout=False,
-        # Every new connection makes the next write re-read the server's replication state.
-        redis_connect_func=durability.connected,
+        max_connections=settings.redis_max_connections,
+        timeout=defaults.REDIS_POOL_WAIT,
         **options,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 _SCRIPTS: dict[str, Script] = {}

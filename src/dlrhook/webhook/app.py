@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # /static route: the app serves no files.
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    conn = store.connect(settings)
+    # Bounded: a burst against a slow Redis waits for a connection rather than opening one per push.
+    conn = store.connect(settings, bounded=True)
     # Logs the level in force (a warning when auto fell to memory); a level the server cannot
     # give raises DurabilityUnsupported, naming it and the server's version.
     durability.check_start(conn, settings)
