@@ -60,6 +60,11 @@ def test_a_generated_plugin_installs_with_pip_and_a_real_worker_delivers_reports
     bad = dlrhook("plugin", "new", "Acme DLR", cwd=tmp_path)
     assert bad.returncode == 2 and "not a plugin name" in bad.stderr
 
+    # It passes the checks dlrhook itself passes, with the settings its pyproject carries.
+    for check in (["ruff", "check", "--select", "E,F,I,UP,B", "src", "tests"], ["mypy", "src", "tests"]):
+        checked = subprocess.run([sys.executable, "-m", *check], cwd=root, capture_output=True, text=True, timeout=300)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
     python = venv_beside_this_one(tmp_path / "venv")
     # The README's command (`.venv/bin/pip install -e ./NAME`); no build isolation: offline.
     pip = subprocess.run(

@@ -44,6 +44,14 @@ $name = "$module:on_reports"
 
 [tool.setuptools.packages.find]
 where = ["src"]
+
+[tool.ruff]
+line-length = 120
+src = ["src"]
+
+[tool.mypy]
+strict = true
+mypy_path = "src"
 """
 
 _README = """\
@@ -110,6 +118,7 @@ def database() -> str:
 def row(report: DeliveryReport) -> tuple[object, ...]:
     """One report as a row: a delivery report's status group, a seen report's "SEEN", an
     email event's name (OPENED, CLICKED, ...)."""
+    status: str | None
     if report.status is not None:
         status = report.status.group_name
     elif report.kind == "seen":
@@ -141,17 +150,17 @@ _TEST = '''\
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from dlrhook import DeliveryReport, Status
+
 from $module import DB_VARIABLE, on_reports
 
 
 def report(message_id: str, group: str = "DELIVERED", key: str | None = None) -> DeliveryReport:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return DeliveryReport(
         key=key or f"key-{message_id}",
         source="push",
