@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The clean venv `make test-wheel` installs the built wheel into.
 WHEEL_VENV ?= .venv-wheel
 
-.PHONY: run test lint test-wheel bench clean redis-server spec-check spec-update
+.PHONY: run test lint test-wheel bench clean redis-server prometheus spec-check spec-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,18 @@ lint: $(BIN)/.installed
 redis-server:
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 
-test: lint redis-server
+# Debian's prometheus package: promtool checks and unit-tests deploy/prometheus/alerts.yml, and
+# the prometheus server evaluates the rules' and the Grafana dashboard's queries against a real
+# dlrhook (tests/system/test_prometheus_rules.py). --no-install-recommends: no exporters.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
+test: lint redis-server prometheus
 	$(BIN)/pytest
 
 # The suite again, against the wheel a user gets: built from a clean copy, installed into a
 # venv of its own (not editable), with the checkout's src/ nowhere on the path.
-test-wheel: $(BIN)/.installed redis-server
+test-wheel: $(BIN)/.installed redis-server prometheus
 	rm -rf $(WHEEL_VENV) dist
 	$(BIN)/python -m build --wheel --outdir dist .
 	$(PYTHON) -m venv $(WHEEL_VENV)

@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq.registry import FailedJobRegistry
 
-from dlrhook import status, store
+from dlrhook import drains, scrape, status, store
 from dlrhook.channels import metric_label as channel_label
 from dlrhook.multiproc import VARIABLE
 from dlrhook.store import keys
@@ -193,9 +193,11 @@ class QueueDepthCollector:
     """``dlrhook_queue_depth{queue=...}`` read from Redis at scrape time.
 
     ``stream``: reports kept in the report stream (until every handler has them); ``inbox``: deprecated,
-    the same value as ``stream`` under its old name (kept for dashboards and alerts); ``jobs``: RQ jobs queued;
-    ``failed``: jobs in RQ's failed registry (dead letters); ``quarantine``: invalid reports
-    kept. When Redis does not answer, ``dlrhook_redis_up`` is 0 and the depths are left out.
+    the same value as ``stream`` under its old name (kept for dashboards and alerts); ``jobs``: RQ jobs
+    queued, in the shared queue and in every registered handler's own (``<DLRHOOK_QUEUE>:<handler>``);
+    ``failed``: jobs in those queues' failed registries (dead letters, and for 5 minutes a drain
+    whose worker was killed); ``quarantine``: invalid reports kept. When Redis does not answer,
+    ``dlrhook_redis_up`` is 0 and the depths are left out.
     """
 
     def __init__(self, conn: redis.Redis, settings: Settings) -> None:
@@ -206,13 +208,16 @@ class QueueDepthCollector:
         up = GaugeMetricFamily("dlrhook_redis_up", "1 when Redis answered the scrape's queue-depth reads.")
         try:
             q = store.queue(self.conn, self.settings)
-            failed = FailedJobRegistry(queue=q)
+            names = [store.text(h) for h in self.conn.hkeys(keys.HANDLERS)]
+            queues = [q] + [drains.handler_queue(q, n) for n in names]
             with self.conn.pipeline(transaction=False) as pipe:
                 pipe.xlen(keys.REPORTS)
-                pipe.llen(q.key)
-                pipe.zcard(failed.key)
                 pipe.hlen(keys.QUARANTINE)
-                stream, jobs, failed_count, quarantined = pipe.execute()
+                for x in queues:
+                    pipe.llen(x.key)
+                    pipe.zcard(FailedJobRegistry(queue=x).key)
+                stream, quarantined, *lengths = pipe.execute()
+            jobs, failed_count = sum(lengths[0::2]), sum(lengths[1::2])
         except redis.RedisError as exc:
             log.warning("metrics: Redis did not answer the queue-depth reads: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -260,6 +265,8 @@ def registry(conn: redis.Redis | None = None, settings: Settings | None = None) 
     if conn is not None and settings is not None:
         reg.register(QueueDepthCollector(conn, settings))
         reg.register(IntermediateCollector(conn))
+        reg.register(scrape.HandlerCollector(conn, store.queue(conn, settings)))
+        reg.register(scrape.RedisCollector(conn))
     return reg
 
 

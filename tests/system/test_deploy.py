@@ -39,14 +39,20 @@ def test_env_example_lists_every_setting_with_a_comment() -> None:
 
 
 def test_app_json_has_redis_the_three_processes_and_every_setting_described() -> None:
-    app = json.loads((DEPLOY / "app.json").read_text())
+    # At the repository root, where a Deploy-to-Heroku button reads it (beside the Procfile).
+    app = json.loads((ROOT / "app.json").read_text())
     assert [a["plan"].split(":")[0] for a in app["addons"]] == ["heroku-redis"]
+    assert app["addons"][0]["options"]["maxmemory_policy"] == "noeviction"
     assert set(app["formation"]) == set(PROCESSES)
-    assert app["formation"]["poller"]["quantity"] == 1  # one poller per account
+    # The poller idles without INFOBIP_BASE_URL, which a new app has not: no paid dyno doing
+    # nothing. Scaled to 1 (one poller per account, never more) with pull mode.
+    assert app["formation"]["poller"]["quantity"] == 0
+    assert "repository" not in app or "your-org" not in app["repository"]  # no placeholder
     # REDIS_URL comes from the add-on, PORT from the platform.
     assert set(app["env"]) == settings_variables() - {"REDIS_URL", "PORT"}
     assert all(entry["description"] for entry in app["env"].values())
     assert app["env"]["DLRHOOK_TOKEN"]["generator"] == "secret"
+    assert app["env"]["DLRHOOK_API_TOKEN"]["generator"] == "secret"  # /readyz's full answer, the read API
 
 
 def test_compose_runs_redis_with_aof_and_the_three_processes_from_one_image() -> None:
@@ -84,3 +90,13 @@ def test_each_systemd_unit_starts_its_process_with_the_environment_file(process:
     assert service["ExecStart"].endswith(f"/dlrhook {process}")
     assert service["User"] != "root"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_worker_unit_gives_handlers_a_folder_they_may_write() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(DEPLOY / "systemd" / "dlrhook-worker.service")
+    service = unit["Service"]
+    assert service["ProtectSystem"] == "strict"  # read-only everywhere else
+    assert service["StateDirectory"] == "dlrhook"  # /var/lib/dlrhook, writable by the worker
+    assert "#ReadWritePaths=" in (DEPLOY / "systemd" / "dlrhook-worker.service").read_text()

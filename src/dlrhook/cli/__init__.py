@@ -3,8 +3,9 @@
 Each subcommand reads the settings once; a bad value stops it with the variable's name. The
 commands live by kind: :mod:`~dlrhook.cli.service` (the processes), :mod:`~dlrhook.cli.pull`
 (pull and reconcile), :mod:`~dlrhook.cli.failed` (dead letters), :mod:`~dlrhook.cli.operate`
-(handlers, quarantine, status) and
-:mod:`~dlrhook.cli.simulate`; :mod:`~dlrhook.cli.common` holds what they share.
+(handlers, quarantine, status),
+:mod:`~dlrhook.cli.simulate` and :mod:`~dlrhook.cli.plugin` (a handler plugin to start from);
+:mod:`~dlrhook.cli.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import click
 import redis
 
-from dlrhook.cli import failed, operate, pull, service, simulate
+from dlrhook.cli import failed, operate, plugin, pull, service, simulate
 from dlrhook.cli.common import redis_unreachable
 
 
@@ -48,3 +49,4 @@ main.add_command(operate.handlers)
 main.add_command(operate.quarantine)
 main.add_command(operate.status_command)
 main.add_command(simulate.simulate)
+main.add_command(plugin.plugin)

@@ -25,12 +25,39 @@ if TYPE_CHECKING:
 
 
 def settings_or_exit() -> Settings:
-    """Load the settings, or stop with exit code 2 and a message naming the variable."""
+    """Load the settings, or stop with exit code 2 and a message naming the variable.
+
+    Without ``REDIS_URL``, a command run beside ``make run`` (in the checkout, another terminal)
+    reaches the embedded server with the password that server keeps in its data folder.
+    """
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(2)
+    return _with_embedded_password(settings)
+
+
+def _with_embedded_password(settings: Settings) -> Settings:
+    """*settings* with the embedded server's URL and password when REDIS_URL is unset and its
+    data folder (``.dlrhook/redis``) holds a password; else *settings* as they are."""
+    import dataclasses
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from dlrhook import defaults
+    from dlrhook.dev.embedded import PASSWORD_FILE
+
+    if not settings.redis_is_embedded:
+        return settings
+    try:
+        password = (Path(defaults.EMBEDDED_DATA_DIR) / PASSWORD_FILE).read_text().strip()
+    except OSError:
+        return settings  # no embedded server started here yet: the default URL, as before
+    if not password:
+        return settings
+    url = f"redis://:{quote(password, safe='')}@127.0.0.1:{defaults.EMBEDDED_REDIS_PORT}/0"
+    return dataclasses.replace(settings, redis_url=url)
 
 
 def durability_or_exit(conn: redis.Redis, settings: Settings) -> None:

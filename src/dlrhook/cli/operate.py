@@ -43,11 +43,12 @@ def handlers_forget(name: str) -> None:
     from dlrhook import store
     from dlrhook.workers import stream
 
-    conn = store.connect(settings_or_exit())
+    settings = settings_or_exit()
+    conn = store.connect(settings)
     if name not in stream.registered(conn):
         click.echo(f"dlrhook: no registered handler {name!r}", err=True)
         sys.exit(1)
-    dropped = stream.forget(conn, name)
+    dropped = stream.forget(conn, store.queue(conn, settings), name)
     click.echo(f"forgot handler {name}: {dropped} waiting reports are no longer kept for it")
 
 

@@ -117,6 +117,7 @@ class Poller(PathFetcher):
                 quiet_left = self._quiet_left()
                 if quiet_left > 0:
                     self.conditions.once("paused", logging.INFO, "pushes are arriving: pulling paused (fallback mode)")
+                    self._ok()
                     return quiet_left
                 if self.conditions.forget("paused"):
                     log.info("no push for %d s: pulling (fallback mode)", self.settings.pull_quiet)
@@ -124,6 +125,7 @@ class Poller(PathFetcher):
                 raise PollerBusy
             self.conditions.forget("busy")
             totals = self.step(self.settings.pull_limit)
+            self._ok()
         except PollerBusy:
             self.conditions.once("busy", logging.INFO, f"another poller holds {self.lock.name}: standing by")
             return min(self.settings.pull_interval, self.lock.ttl / 3)
@@ -189,6 +191,10 @@ class Poller(PathFetcher):
             log.exception(
                 "unexpected error in a reconcile pass; the next one comes in %d s", defaults.RECONCILE_INTERVAL
             )
+
+    def _ok(self) -> None:
+        """A round ended without an error: say when, for ``dlrhook_pull_last_ok_timestamp_seconds``."""
+        self.conn.hset(keys.PULL_OK, self.path, f"{time.time():.3f}")
 
     def _quiet_left(self) -> float:
         """Seconds until no push has arrived for DLRHOOK_PULL_QUIET (0: pull now)."""

@@ -48,6 +48,9 @@ PULL_PAGES = PREFIX + "pull:pages"
 #: could not be parsed, kept for an operator to inspect: the newest 100, each body up to 1 MiB
 #: (``dlrhook.pull.pages.REJECTED_MAX`` and ``REJECTED_BODY_MAX``).
 PULL_REJECTED = PREFIX + "pull:rejected"
+#: Hash: reports path -> unix time the poller holding its lock last ended a round without an
+#: error (``dlrhook_pull_last_ok_timestamp_seconds``); one field a path, written every round.
+PULL_OK = PREFIX + "pull:ok"
 #: Prefix of the poller locks: ``dlrhook:pull:lock:<hash of base URL and credential identity>``,
 #: followed by ``:<path>`` for every path but the primary one (:func:`pull_lock_key`).
 PULL_LOCK_PREFIX = PREFIX + "pull:lock:"

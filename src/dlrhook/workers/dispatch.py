@@ -8,8 +8,9 @@ Design (docs/workers.md has the long form):
   handler, and no handler ever sees a report again because another one failed.
 - ``drain(handler)`` jobs do the reading. Several may run for one handler at once (on several
   workers), each claiming its own batches (``XREADGROUP``), so a backlog spreads over every
-  worker: a drain that finds a full batch wakes one more, up to the number of workers (one
-  less when other handlers are registered, so that a slow handler can never hold every worker).
+  worker: a drain that finds a full batch wakes one more, up to the number of workers that run
+  the handler (one less when other handlers are registered, so that a slow handler can never
+  hold every worker).
   A drain works for ``DLRHOOK_DRAIN_BUDGET`` seconds, then queues its successor at the back of
   the queue: handlers take turns.
 - Each handler call is bounded by ``DLRHOOK_HANDLER_TIMEOUT`` (SIGALRM interrupts it; the call

@@ -50,10 +50,14 @@ class Lane:
     # slots: how many drains of this handler run at once
 
     def most_drains(self) -> int:
-        """How many drains of this handler may run at once: one per worker, less one while other
-        handlers are registered, so that a slow handler can never hold every worker."""
+        """How many drains of this handler may run at once: one per worker that runs it, less
+        one while other handlers are registered, so that a slow handler can never hold every
+        worker. A worker runs the handler when it listens to the handler's own queue
+        (:func:`dlrhook.workers.worker.queues`); the workers that skip it are not counted, since
+        a drain they took would only be parked."""
         registered = self.conn.hlen(keys.HANDLERS)
-        workers = max(1, Worker.count(connection=self.conn, queue=self.q))
+        own = drains.handler_queue(self.q, self.handler.name)
+        workers = max(1, Worker.count(connection=self.conn, queue=own))
         return workers if registered <= 1 else max(1, workers - 1)
 
     def acquire(self) -> bool:

@@ -40,13 +40,18 @@ def register(conn: redis.Redis, handler_names: Sequence[str]) -> None:
                 raise answer
 
 
-def forget(conn: redis.Redis, handler_name: str) -> int:
-    """Stop keeping reports for *handler_name* (a handler no worker runs any more).
+def forget(conn: redis.Redis, q: Queue, handler_name: str) -> int:
+    """Stop keeping reports for *handler_name* (a handler no worker runs any more); *q* is the
+    shared queue.
 
     Returns how many reports were waiting for it. Its group is destroyed, so the stream can be
-    trimmed past them; its dead letters stay.
+    trimmed past them; the jobs parked in its own queue (a drain, retries that no worker ran)
+    are deleted with that queue; its dead letters stay.
     """
     waiting = backlog(conn).get(handler_name, 0)
+    parked = drains.handler_queue(q, handler_name)
+    # Its retries carry reports for this handler alone: forgotten with it.
+    parked.empty()  # type: ignore[no-untyped-call]
     with conn.pipeline(transaction=True) as pipe:
         pipe.hdel(keys.HANDLERS, handler_name)
         pipe.xgroup_destroy(keys.REPORTS, handler_name)

@@ -389,3 +389,17 @@ def test_a_page_that_ingest_fails_on_is_set_aside_and_the_next_pages_are_polled(
     assert json.loads(entry["body"])["results"] == first  # kept whole, for an operator
     assert conn.hlen(keys.PULL_PAGES) == 0
     assert sorted(delivered(conn)) == sorted(message_ids(second))
+
+
+def test_only_a_round_without_an_error_records_its_time_for_the_pull_alert(
+    conn: redis_lib.Redis, fake: FakeInfobip, pull_env: Callable[..., Settings]
+) -> None:
+    fake.inject(Answer(status=503), Answer(status=503), Answer(status=503))
+    settings = pull_env(DLRHOOK_PULL_BACKOFF="0.3")
+    poller = new_poller(settings)
+    with Running(poller):
+        wait_until(lambda: len(fake.log()) >= 2, what="two refused requests")
+        assert conn.hget(keys.PULL_OK, poller.path) is None  # dlrhook_pull_last_ok_timestamp_seconds stays old
+        wait_until(lambda: conn.hget(keys.PULL_OK, poller.path) is not None, what="a good round")
+    assert [r.status for r in fake.log()][:3] == [503, 503, 503]
+    assert abs(float(conn.hget(keys.PULL_OK, poller.path) or 0) - time.time()) < 30
