@@ -39,12 +39,13 @@ def web() -> None:
 @click.command()
 def poller() -> None:
     """Pull Infobip's reports endpoints into the report stream until SIGTERM/SIGINT (the Procfile's poller)."""
-    from dlrhook import logs, store
+    from dlrhook import activity, logs, store
     from dlrhook.pull.poller import Pollers
 
     settings = settings_or_exit()
     logs.configure(settings.log_level, settings.secrets)
     conn = store.connect(settings)
+    activity.tally.arm(lambda: conn)  # pulled reports in the console's per-minute counts
     durability_or_exit(conn, settings)  # a page is kept only as durably as a push
     the_pollers = Pollers(settings, conn)
     until_signalled(the_pollers, the_pollers.run)
