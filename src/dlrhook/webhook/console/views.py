@@ -70,6 +70,8 @@ def outcome_series(series: activity.Series) -> list[tuple[str, list[int]]]:
 def handler_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Per handler: backlog, oldest undelivered, dead letters, calls and failures per minute."""
     series: activity.Series = data["series"]
+    # The last 5 minutes: 4 whole ones and what has passed of the current one.
+    elapsed = 4 + max(data["now"] - series.minutes[-1], 1.0) / 60
     names = set(data["handlers"]) | {f.split(":")[1] for f in series.fields("calls:")}
     rows = []
     for name in sorted(names):
@@ -82,9 +84,8 @@ def handler_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "waiting": backlog.get("waiting"),
                 "oldest": backlog.get("oldest_undelivered_seconds"),
                 "dead_letters": backlog.get("dead_letters"),
-                # The last 5 whole minutes (the current one is still counting).
-                "calls_per_min": sum(ok[-6:-1]) / 5,
-                "failures_per_min": sum(failed[-6:-1]) / 5,
+                "calls_per_min": sum(ok[-5:]) / elapsed,
+                "failures_per_min": sum(failed[-5:]) / elapsed,
                 "calls_spark": charts.spark(ok),
                 "failures_spark": charts.spark(failed, colour=charts.PALETTE[3]),
             }
