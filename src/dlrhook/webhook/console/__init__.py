@@ -18,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
@@ -75,6 +76,13 @@ def _csrf_refused(exc: CSRFError) -> tuple[str, int]:
     # 403, not flask_wtf's 400: the request was understood and is refused (no valid form token).
     log.warning("console: refused %s %s from %s: %s", request.method, request.path, guard.client_of(request), exc)
     return render_template("console/refused.html", reason=exc.description), 403
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis_down(exc: redis.RedisError) -> tuple[str, int]:
+    # Redis stopped answering mid-page: say so (the pushes get their 503s meanwhile).
+    log.warning("console: Redis did not answer %s %s: %s", request.method, request.path, type(exc).__name__)
+    return render_template("console/down.html"), 503
 
 
 @bp.after_request
