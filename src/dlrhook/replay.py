@@ -72,6 +72,15 @@ def dead_letters(q: Queue, *, handler: str | None = None, since: datetime | None
     return sorted(out, key=lambda e: _aware(e.failed_at) if e.failed_at else datetime.min.replace(tzinfo=UTC))
 
 
+def count_dead_letters(q: Queue) -> int:
+    """How many failed jobs the registries :func:`dead_letters` reads hold (drains included), in
+    one round trip: what a caller checks before reading them all."""
+    with q.connection.pipeline(transaction=False) as pipe:
+        for registry in _registries(q):
+            pipe.zcard(registry.key)
+        return sum(int(n) for n in pipe.execute())
+
+
 def dead_letter(q: Queue, job_id: str) -> tuple[DeadLetter, list[Any]]:
     """One dead letter and its reports (the wire form), or :class:`LookupError`."""
     for registry in _registries(q):

@@ -22,6 +22,8 @@ from dlrhook.store import keys
 
 #: Newest report-stream entries a message page looks through for the message's raw reports.
 STREAM_SCAN = 20_000
+#: Dead letters a message page reads through for the message's id; past this many it says so.
+DEAD_SCAN = 1_000
 #: Newest quarantine entries a message page (and a quarantine listing) looks through.
 QUARANTINE_SCAN = 1_000
 
@@ -116,11 +118,14 @@ class Whereabouts:
     quarantined: list[dict[str, Any]]
     scanned: int
     stream_length: int
+    #: Dead letters in all: more than :data:`DEAD_SCAN`, and they were not read through.
+    dead_total: int = 0
 
 
 def whereabouts(conn: redis.Redis, settings: Settings, message_id: str) -> Whereabouts:
     """Find *message_id*'s reports: the newest :data:`STREAM_SCAN` stream entries, every dead
-    letter (by the message ids it names), the newest :data:`QUARANTINE_SCAN` quarantine entries.
+    letter (by the message ids it names; none read when there are more than :data:`DEAD_SCAN`),
+    the newest :data:`QUARANTINE_SCAN` quarantine entries.
 
     ``handlers`` says, per registered handler, ``delivered``, ``claimed`` (a drain holds it),
     ``waiting`` or ``dead-lettered``: from the stream entries found; a handler with no entry of
@@ -149,10 +154,12 @@ def whereabouts(conn: redis.Redis, settings: Settings, message_id: str) -> Where
         for name, state in copy.handlers.items():
             if _RANK.get(state, 0) > _RANK.get(handlers.get(name, "delivered"), 0):
                 handlers[name] = state
-    dead = [d for d in replay.dead_letters(store.queue(conn, settings)) if message_id in d.message_ids]
+    q = store.queue(conn, settings)
+    dead_total = replay.count_dead_letters(q)
+    dead = [] if dead_total > DEAD_SCAN else [d for d in replay.dead_letters(q) if message_id in d.message_ids]
     for d in dead:
         handlers[d.handler] = "dead-lettered"
-        _, wires = replay.dead_letter(store.queue(conn, settings), d.job_id)
+        _, wires = replay.dead_letter(q, d.job_id)
         for wire in wires:
             if isinstance(wire, dict) and (wire.get("report") or {}).get("message_id") == message_id:
                 copies.append(Copy(f"dead letter {d.job_id} ({d.handler})", wire))
@@ -161,7 +168,7 @@ def whereabouts(conn: redis.Redis, settings: Settings, message_id: str) -> Where
         for e in quarantine.newest(conn, QUARANTINE_SCAN)
         if isinstance(e.get("raw"), dict) and e["raw"].get("messageId") == message_id
     ]
-    return Whereabouts(copies, handlers, dead, found, scanned, int(conn.xlen(keys.REPORTS)))
+    return Whereabouts(copies, handlers, dead, found, scanned, int(conn.xlen(keys.REPORTS)), dead_total)
 
 
 #: The state a handler is shown in when the message's reports are in several.

@@ -149,6 +149,7 @@ def message(message_id: str) -> str:
         pretty=pretty,
         scan=reads.STREAM_SCAN,
         quarantine_scan=reads.QUARANTINE_SCAN,
+        dead_scan=reads.DEAD_SCAN,
     )
 
 
