@@ -68,8 +68,8 @@ def failed(conn: redis.Redis, client: str) -> None:
     """Count a failed login of *client* (its window starts with its first failure)."""
     key = keys.CONSOLE_LOGIN_PREFIX + client
     with conn.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=WINDOW, nx=True)  # not EXPIRE NX: Redis 6 has no NX there
         pipe.incr(key)
-        pipe.expire(key, WINDOW, nx=True)
         pipe.execute()
 
 
