@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The clean venv `make test-wheel` installs the built wheel into.
 WHEEL_VENV ?= .venv-wheel
 
-.PHONY: run test lint test-wheel bench clean redis-server prometheus spec-check spec-update
+.PHONY: run test lint test-wheel bench clean redis-server prometheus chromium spec-check spec-update
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,17 @@ redis-server:
 prometheus:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
-test: lint redis-server prometheus
+# Debian's chromium: Playwright drives it in tests/system/test_console_browser.py (and
+# docs/console/shoot.py), launched from /usr/bin/chromium, never a browser Playwright downloads.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint redis-server prometheus chromium
 	$(BIN)/pytest
 
 # The suite again, against the wheel a user gets: built from a clean copy, installed into a
 # venv of its own (not editable), with the checkout's src/ nowhere on the path.
-test-wheel: $(BIN)/.installed redis-server prometheus
+test-wheel: $(BIN)/.installed redis-server prometheus chromium
 	rm -rf $(WHEEL_VENV) dist
 	$(BIN)/python -m build --wheel --outdir dist .
 	$(PYTHON) -m venv $(WHEEL_VENV)

@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq.registry import FailedJobRegistry
 
-from dlrhook import drains, scrape, status, store
+from dlrhook import activity, drains, scrape, status, store
 from dlrhook.channels import metric_label as channel_label
 from dlrhook.multiproc import VARIABLE
 from dlrhook.store import keys
@@ -107,7 +107,11 @@ def record_ingest(
     """Count one ingested batch: the ``(channel, outcome)`` of each valid report, the quarantined
     ones (under *quarantined_channel*, the channel the URL or path named), latency since
     *started* (``time.perf_counter()``), and ``(channel, status group, doneAt - sentAt seconds)``
-    of each newly accepted delivery report. Never raises."""
+    of each newly accepted delivery report; adds the outcomes to the console's per-minute
+    tally (:mod:`dlrhook.activity`). Never raises."""
+    activity.tally.add(f"{source}:accepted", result.accepted)
+    activity.tally.add(f"{source}:duplicates", result.duplicates)
+    activity.tally.add(f"{source}:quarantined", result.quarantined)
     try:
         counts = collections.Counter(outcomes)
         for (channel, outcome), n in counts.items():
@@ -132,7 +136,9 @@ def count_rejected(status: int) -> None:
 
 
 def count_handler_call(handler: str, ok: bool, reports: int = 1) -> None:
-    """Count *reports* handed to *handler*, which succeeded (*ok*) or raised. Never raises."""
+    """Count *reports* handed to *handler*, which succeeded (*ok*) or raised (here and in the
+    per-minute tally). Never raises."""
+    activity.tally.add(f"calls:{handler}:{'ok' if ok else 'failed'}", reports)
     try:
         HANDLER_CALLS.labels(handler, "ok" if ok else "failed").inc(reports)
     except Exception:
@@ -148,7 +154,9 @@ def count_retry(handler: str, reports: int = 1) -> None:
 
 
 def count_dead_lettered(handler: str, reports: int = 1) -> None:
-    """Count *reports* given up on for *handler* (dead-lettered). Never raises."""
+    """Count *reports* given up on for *handler* (dead-lettered; here and in the per-minute
+    tally). Never raises."""
+    activity.tally.add(f"dead:{handler}", reports)
     try:
         DEAD_LETTERED.labels(handler).inc(reports)
     except Exception:

@@ -8,7 +8,7 @@ entry has one shape wherever it comes from.
 Where entries are kept: the hash ``keys.QUARANTINE`` (id -> entry JSON) and its times index
 ``keys.QUARANTINE_TIMES`` (id -> ms since epoch when quarantined). Every Python read, write,
 delete and expiry of the two is a function of this module: :func:`add` (a worker),
-:func:`quarantined` and :func:`get` (listing, replay), :func:`update` and :func:`remove`
+:func:`quarantined`, :func:`newest` and :func:`get` (listing, replay), :func:`update` and :func:`remove`
 (replay), :func:`expire` (worker maintenance, ``DLRHOOK_QUARANTINE_TTL``). The one write
 elsewhere is ingest's: ``store/lua/ingest_store.lua`` adds the entries of a batch to both
 keys in the transaction that stores the batch. Expiry runs ``store/lua/quarantine_expire.lua``,
@@ -21,7 +21,7 @@ kept cut, as text, with ``partial`` saying so). The whole quarantine keeps at mo
 :data:`MAX_ENTRIES` entries: past that the oldest go first (in ingest's store script, and in
 :func:`expire` for a worker's entries). An entry with ``partial`` is not the whole report: a
 replay leaves it alone. Replaying an entry (ingesting it again) is
-:func:`dlrhook.workers.replay.replay_quarantine`, which uses these functions.
+:func:`dlrhook.replay.replay_quarantine`, which uses these functions.
 """
 
 from __future__ import annotations
@@ -212,6 +212,27 @@ def quarantined(conn: redis.Redis) -> list[dict[str, Any]]:
             entry = {"id": store.text(qid), "raw": None, "errors": {"_entry": [f"unreadable entry: {why}"]}}
         entries.append(entry)
     return sorted(entries, key=lambda e: str(e.get("id", "")))
+
+
+def newest(conn: redis.Redis, limit: int, since_ms: int | None = None) -> list[dict[str, Any]]:
+    """The newest *limit* entries (quarantined at *since_ms* or later when given), newest first,
+    read by the times index: what a listing shows without reading the whole quarantine."""
+    floor: int | str = "-inf" if since_ms is None else since_ms
+    ids: list[Any] = list(conn.zrevrangebyscore(keys.QUARANTINE_TIMES, "+inf", floor, start=0, num=limit))
+    entries = []
+    for start in range(0, len(ids), 100):
+        chunk = ids[start : start + 100]
+        for qid, value in zip(chunk, conn.hmget(keys.QUARANTINE, chunk), strict=True):
+            if value is None:
+                continue  # deleted or replayed: its times member stays until expiry
+            try:
+                entry = json.loads(value)
+            except (ValueError, RecursionError):
+                entry = None
+            if not isinstance(entry, dict):
+                entry = {"id": store.text(qid), "raw": None, "errors": {"_entry": ["unreadable entry"]}}
+            entries.append(entry)
+    return entries
 
 
 def get(conn: redis.Redis, qid: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The distribution: one import name, every module in the wheel, the public API pinned, and no
+"""The distribution: one import name, every module (and template) in the wheel, the public API pinned, and no
 shadowing by an application's own ``workers/`` or ``webhook/`` packages."""
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def test_the_wheel_installs_one_top_level_package_with_every_module_and_py_typed
     assert {t for t in top if not t.endswith(".dist-info")} == {"dlrhook"}
     source = ROOT / "src"
     expected = {
-        p.relative_to(source).as_posix() for p in (source / "dlrhook").rglob("*") if p.suffix in (".py", ".lua")
+        p.relative_to(source).as_posix()
+        for p in (source / "dlrhook").rglob("*")
+        if p.suffix in (".py", ".lua", ".html")
     }
     assert expected <= set(names), sorted(expected - set(names))
     assert "dlrhook/py.typed" in names

@@ -87,6 +87,8 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
             str(tmp_path / "redis"),
             "--redis-port",
             str(redis_port),
+            "--console-password-dir",
+            str(tmp_path / "console"),
         ],
         cwd=ROOT,
         env=env,
@@ -103,12 +105,18 @@ def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stop
             redis.Redis(port=redis_port).ping()  # nobody else on the machine gets in
         post(f"http://127.0.0.1:{port}/notify?token=local-secret-token", sample("v1-one-delivered.json"))
         wait_until(lambda: len(handled(conn)) == 1, 30, "the report to be handled")
+        console = urllib.request.urlopen(f"http://127.0.0.1:{port}/console/", timeout=10)  # follows to the login
+        assert console.status == 200 and "/console/login" in console.url and "password" in console.read().decode()
     finally:
         out = stop(local)
 
     assert f"http://127.0.0.1:{port}" in out and "/notify" in out  # the URL to register is printed
     assert f"Listening at: http://127.0.0.1:{port}" in out  # this machine only, as the banner says
     assert "local-secret-token" not in out and "lo****" in out  # the token shown masked
+    console_password = (tmp_path / "console" / "password").read_text().strip()
+    assert f"console:  http://127.0.0.1:{port}/console/" in out and "simulate" in out and "dlrhook plugin new" in out
+    assert console_password not in out  # the banner names the file, never the password
+    assert stat.S_IMODE((tmp_path / "console" / "password").stat().st_mode) == 0o600
     assert "Traceback" not in out
     assert local.returncode == 0, out[-2000:]  # Ctrl-C is a clean stop (`make run`: no "Error 130")
     assert (data / "appendonlydir").is_dir()  # AOF on: a restart loses nothing

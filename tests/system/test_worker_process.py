@@ -122,7 +122,7 @@ def test_the_worker_side_never_imports_flask(
     script = (
         "import sys\n"
         "import dlrhook, dlrhook.workers.dispatch, dlrhook.workers.worker, dlrhook.workers.handlers\n"
-        "import dlrhook.workers.builtin, dlrhook.workers.replay, dlrhook.cli\n"
+        "import dlrhook.workers.builtin, dlrhook.replay, dlrhook.cli\n"
         "from dlrhook.settings import load_settings\n"
         "from dlrhook.workers.worker import run\n"
         "run(load_settings(), burst=True)\n"

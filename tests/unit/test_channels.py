@@ -267,7 +267,7 @@ def test_a_messages_api_report_without_a_channel_at_notify_messages_is_quarantin
 def test_a_quarantined_report_is_replayed_under_the_channel_its_url_named(
     conn: redis_lib.Redis, settings: Settings
 ) -> None:
-    from dlrhook.workers.replay import replay_quarantine
+    from dlrhook.replay import replay_quarantine
 
     report = json.loads(sample("whatsapp-delivery.json"))["results"][0]
     report["messageCount"] = "many"

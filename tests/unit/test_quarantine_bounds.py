@@ -12,9 +12,9 @@ import redis as redis_lib
 from flask.testing import FlaskClient
 
 from dlrhook import quarantine
+from dlrhook.replay import replay_quarantine
 from dlrhook.settings import Settings
 from dlrhook.store import keys
-from dlrhook.workers.replay import replay_quarantine
 
 
 def held(conn: redis_lib.Redis) -> int:

@@ -42,7 +42,7 @@ def _summary(by_handler: Counter[str]) -> str:
 
 def _pick(q: Any, job_ids: tuple[str, ...], every: bool, handler: str | None, since: datetime | None) -> list[Any]:
     """The dead letters the arguments name: job ids, or --all / --handler / --since."""
-    from dlrhook.workers.replay import dead_letters, lookup
+    from dlrhook.replay import dead_letters, lookup
 
     if job_ids and (every or handler or since):
         raise click.UsageError("give JOB_IDs, or --all / --handler / --since, not both")
@@ -66,7 +66,7 @@ def failed() -> None:
 @_filters
 def failed_list(handler: str | None, since: datetime | None) -> None:
     """One line per dead letter, oldest first: job id, handler, message ids, attempts, when, reason."""
-    from dlrhook.workers.replay import dead_letters
+    from dlrhook.replay import dead_letters
 
     entries = dead_letters(_queue(), handler=handler, since=since)
     if not entries:
@@ -86,8 +86,8 @@ def failed_list(handler: str | None, since: datetime | None) -> None:
 def failed_show(job_id: str, unmasked: bool) -> None:
     """One dead letter: its handler, attempts, reason and every report (masked as in the logs)."""
     from dlrhook.logs import redact_value
+    from dlrhook.replay import dead_letter
     from dlrhook.wire import dumps
-    from dlrhook.workers.replay import dead_letter
 
     try:
         e, wires = dead_letter(_queue(), job_id)
@@ -111,7 +111,7 @@ def failed_show(job_id: str, unmasked: bool) -> None:
 @_filters
 def failed_replay(job_ids: tuple[str, ...], every: bool, handler: str | None, since: datetime | None) -> None:
     """Re-queue dead letters: one more attempt each, for their own handler only."""
-    from dlrhook.workers.replay import replay_failed
+    from dlrhook.replay import replay_failed
 
     q = _queue()
     entries = _pick(q, job_ids, every, handler, since)
@@ -138,7 +138,7 @@ def failed_delete(
     job_ids: tuple[str, ...], every: bool, handler: str | None, since: datetime | None, yes: bool
 ) -> None:
     """Delete dead letters for good (their reports are not delivered to that handler)."""
-    from dlrhook.workers.replay import delete_failed
+    from dlrhook.replay import delete_failed
 
     q = _queue()
     entries = _pick(q, job_ids, every, handler, since)

@@ -112,25 +112,20 @@ def quarantine_delete(entry_ids: tuple[str, ...], every: bool, yes: bool) -> Non
     """Delete quarantined reports for good (IDs, or --all): they stop counting in the gauge."""
     from dlrhook import quarantine as kept
     from dlrhook import store
+    from dlrhook.replay import delete_quarantine
 
     if bool(entry_ids) == every:
         raise click.UsageError("give IDs or --all")
     conn = store.connect(settings_or_exit())
-    if every:
-        ids = [str(e.get("id")) for e in kept.quarantined(conn)]
-        if ids and not yes:
-            click.confirm(f"delete {len(ids)} quarantined report(s) for good?", abort=True)
-    else:
-        ids = list(entry_ids)
-        for qid in ids:
-            try:
-                kept.get(conn, qid)
-            except LookupError as exc:
-                click.echo(f"dlrhook: {exc}", err=True)
-                sys.exit(1)
-    for qid in ids:
-        kept.remove(conn, qid)
-    click.echo(f"deleted {len(ids)} quarantined report(s)")
+    ids = [str(e.get("id")) for e in kept.quarantined(conn)] if every else list(entry_ids)
+    if every and ids and not yes:
+        click.confirm(f"delete {len(ids)} quarantined report(s) for good?", abort=True)
+    try:
+        deleted = delete_quarantine(conn, ids)
+    except LookupError as exc:
+        click.echo(f"dlrhook: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"deleted {deleted} quarantined report(s)")
 
 
 @quarantine.command("replay")
@@ -139,7 +134,7 @@ def quarantine_delete(entry_ids: tuple[str, ...], every: bool, yes: bool) -> Non
 def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
     """Validate one entry (ID) or all (--all) again; ingest those now valid, keep the others."""
     from dlrhook import store
-    from dlrhook.workers.replay import replay_quarantine
+    from dlrhook.replay import replay_quarantine
 
     if bool(entry_id) == replay_all:
         raise click.UsageError("give an ID or --all")

@@ -25,6 +25,10 @@ def mask(secret: str | None) -> str:
     return f"{secret[:2]}{'*' * max(len(secret) - 2, 4)} ({len(secret)} characters)"
 
 
+#: Where ``dlrhook local`` keeps the console's generated password (``password``, mode 0600).
+CONSOLE_DIR = ".dlrhook/console"
+
+
 @click.command()
 def web() -> None:
     """Serve POST /notify with gunicorn on $PORT (the Procfile's web process)."""
@@ -39,12 +43,13 @@ def web() -> None:
 @click.command()
 def poller() -> None:
     """Pull Infobip's reports endpoints into the report stream until SIGTERM/SIGINT (the Procfile's poller)."""
-    from dlrhook import logs, store
+    from dlrhook import activity, logs, store
     from dlrhook.pull.poller import Pollers
 
     settings = settings_or_exit()
     logs.configure(settings.log_level, settings.secrets)
     conn = store.connect(settings)
+    activity.tally.arm(lambda: conn)  # pulled reports in the console's per-minute counts
     durability_or_exit(conn, settings)  # a page is kept only as durably as a push
     the_pollers = Pollers(settings, conn)
     until_signalled(the_pollers, the_pollers.run)
@@ -78,15 +83,27 @@ def redis(data_dir: str, port: int) -> None:
 @click.option("--procfile", default="Procfile", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--data-dir", default=defaults.EMBEDDED_DATA_DIR, show_default=True, help="the embedded Redis's data")
 @click.option("--redis-port", default=defaults.EMBEDDED_REDIS_PORT, show_default=True, help="the embedded Redis's port")
-def local(procfile: str, data_dir: str, redis_port: int) -> None:
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="the address the web binds: this machine only, unless told otherwise (0.0.0.0: every interface)",
+)
+@click.option(
+    "--console-password-dir",
+    default=CONSOLE_DIR,
+    show_default=True,
+    help="where the console's generated password is kept (unless DLRHOOK_CONSOLE_PASSWORD is set)",
+)
+def local(procfile: str, data_dir: str, redis_port: int, host: str, console_password_dir: str) -> None:
     """Everything on this machine: the embedded Redis (unless REDIS_URL is set) and every
-    Procfile process, under honcho. Ctrl-C stops all of it."""
+    Procfile process, under honcho, with the console on. Ctrl-C stops all of it."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
     from honcho.printer import Printer
 
     from dlrhook import multiproc
-    from dlrhook.dev.embedded import EmbeddedRedis, answers
+    from dlrhook.dev.embedded import PASSWORD_FILE, EmbeddedRedis, answers, password_of
     from dlrhook.errors import EmbeddedServerError
 
     settings = settings_or_exit()
@@ -107,14 +124,23 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
     # One metrics folder for web, worker and poller: the web's /metrics then shows all three.
     env[multiproc.VARIABLE] = str(multiproc.prepare())
     env.setdefault("PORT", str(settings.port))
-    # This machine only, as the banner says: gunicorn's own variable, which overrides the config
-    # file's 0.0.0.0 (the Procfile's web binds every interface, for Heroku and containers).
-    env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{env['PORT']} {env.get('GUNICORN_CMD_ARGS', '')}".strip()
+    # This machine only unless --host says otherwise, as the banner says: gunicorn's own variable,
+    # which overrides the config file's 0.0.0.0 (the Procfile's web binds every interface, for
+    # Heroku and containers).
+    env["GUNICORN_CMD_ARGS"] = f"--bind {host}:{env['PORT']} {env.get('GUNICORN_CMD_ARGS', '')}".strip()
+    # The console, on: with DLRHOOK_CONSOLE_PASSWORD when set, else a password generated once and
+    # kept 0600 beside the embedded Redis's (never printed, like the token).
+    if settings.console_password:
+        where = "DLRHOOK_CONSOLE_PASSWORD"
+    else:
+        env["DLRHOOK_CONSOLE_PASSWORD"] = password_of(console_password_dir)
+        where = f"{Path(console_password_dir) / PASSWORD_FILE}, mode 0600"
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
 
     port = env["PORT"]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (compared, not bound)
     # The token never printed: a terminal's scrollback and a CI log are not places for it.
     auth = (
         "  credentials: in the Authorization header (Bearer <DLRHOOK_TOKEN>, or Basic) rather than ?token=\n"
@@ -122,11 +148,20 @@ def local(procfile: str, data_dir: str, redis_port: int) -> None:
         else ""
     )
     sends = f"  (sends DLRHOOK_TOKEN, {mask(settings.token)})" if settings.token else ""
+    exposed = (
+        ""
+        if host.startswith("127.") or host in ("localhost", "::1")
+        else f" (bound to {host}: reachable from other machines)"
+    )
     click.echo(
-        f"\ndlrhook is starting on http://127.0.0.1:{port}\n"
+        f"\ndlrhook is starting on http://{shown_host}:{port}{exposed}\n"
+        f"  console:  http://{shown_host}:{port}/console/  (password in {where})\n"
         f"  register with Infobip as notify URL: https://<your-public-host>/notify\n{auth}"
-        f"  send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
-        f"'http://127.0.0.1:{port}/notify' --count 100{sends}\n"
+        "  next steps:\n"
+        f"    1. send it a test batch:  {shlex.quote(bin_dir + '/dlrhook')} simulate --url "
+        f"'http://{shown_host}:{port}/notify' --count 100{sends}\n"
+        "    2. watch it arrive on the console's overview, look a message up by its id\n"
+        '    3. write a handler of your own:  dlrhook plugin new myhandler  (README, "Handlers")\n'
         f"  Redis: {shown_url}{' (embedded, data in ' + data_dir + ')' if server else ''}\n"
         "  Ctrl-C stops everything.\n"
     )

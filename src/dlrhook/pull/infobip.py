@@ -16,7 +16,6 @@ slowly the server trickles bytes.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +29,7 @@ from dlrhook import defaults
 from dlrhook.errors import InfobipAuthError, InfobipRequestError, InfobipUnavailable
 from dlrhook.pull.bounded import REPORT_BYTES, Sockets, TooLarge, max_answer_bytes, read_capped, watched_adapter
 from dlrhook.settings import Settings, values
+from dlrhook.store import keys
 
 
 def _version() -> str:
@@ -104,9 +104,8 @@ class InfobipClient:
         self._basic = (username, password) if not api_key and username and password else None
         #: The setting an operator must fix when Infobip refuses the credential.
         self.credential_setting = "INFOBIP_API_KEY" if api_key else "INFOBIP_USERNAME/INFOBIP_PASSWORD"
-        identity = f"key:{api_key}" if api_key else f"basic:{username}"
         #: A stable, non-reversible name of (account, credential), for the poller lock key.
-        self.account_id = hashlib.sha256(f"{base_url.rstrip('/')}\n{identity}".encode()).hexdigest()[:32]
+        self.account_id = keys.account_id(base_url, api_key, username)
 
     @classmethod
     def from_settings(cls, settings: Settings, path: str | None = None) -> InfobipClient:

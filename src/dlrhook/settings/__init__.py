@@ -120,6 +120,10 @@ class Settings:
         "DLRHOOK_SHUTDOWN_GRACE", "float", defaults.SHUTDOWN_GRACE, validate=Range(min=0, max=28)
     )
     api_token: str | None = setting("DLRHOOK_API_TOKEN", "str", None, convert=values.or_none, secret=True)
+    #: The console's login (``/console``); None: no console (404). At least 12 characters.
+    console_password: str | None = setting(
+        "DLRHOOK_CONSOLE_PASSWORD", "str", None, validate=values.CONSOLE_PASSWORD, convert=values.or_none, secret=True
+    )
     status_ttl: int = setting("DLRHOOK_STATUS_TTL", "int", defaults.STATUS_TTL, validate=_POSITIVE)
     # Empty means off, as unset does (Heroku's app.json sets optional variables to "").
     reconcile_after: int | None = setting("DLRHOOK_RECONCILE_AFTER", "str", "", convert=values.seconds_or_off)
@@ -175,6 +179,7 @@ class Settings:
         """Every secret value configured, for the log filter to blank wherever one appears."""
         found: list[str | None] = [*self.tokens, *(c.password for c in self.basic_auth)]
         found += [self.infobip_api_key, self.infobip_password, self.forward_secret, self.api_token]
+        found.append(self.console_password)
         return tuple(s for s in found if s)
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from marshmallow import ValidationError
 from marshmallow.validate import Regexp
 
 from dlrhook import defaults, safelist
@@ -89,6 +90,20 @@ def delays(items: list[str] | list[int]) -> tuple[int, ...]:
 def or_none(value: str | None) -> str | None:
     """An empty value is no value, as unset is (Heroku's app.json sets optional variables to "")."""
     return value or None
+
+
+#: The console's password: a guessable one is refused at start (the login is rate-limited, but
+#: the console replays and deletes). Empty is unset: no console.
+CONSOLE_PASSWORD_MIN = 12
+
+
+def CONSOLE_PASSWORD(value: str | None) -> None:
+    """``DLRHOOK_CONSOLE_PASSWORD``: empty (no console) or at least :data:`CONSOLE_PASSWORD_MIN` characters."""
+    if value and len(value) < CONSOLE_PASSWORD_MIN:
+        raise ValidationError(
+            f"must be at least {CONSOLE_PASSWORD_MIN} characters (it logs in to the console, which replays and "
+            "deletes); unset it to turn the console off"
+        )
 
 
 def redis_url(url: str | None) -> str:

@@ -6,6 +6,8 @@ beside each name; docs/workers.md and docs/poller.md tell the story of each.
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "dlrhook:"
 #: Stream of accepted reports, one entry ``{w: <wire JSON>}`` each. Every handler reads it through
 #: a consumer group of its own name, so each handler progresses (and fails) alone; an entry is
@@ -62,6 +64,13 @@ def pull_pages_key(path: str, *, primary: bool) -> str:
     return PULL_PAGES if primary else f"{PULL_PAGES}:{path}"
 
 
+def account_id(base_url: str, api_key: str | None, username: str | None) -> str:
+    """A stable, non-reversible name of (Infobip account, credential): the poller locks' key part
+    (the poller and the console's pull state both derive it)."""
+    identity = f"key:{api_key}" if api_key else f"basic:{username}"
+    return hashlib.sha256(f"{base_url.rstrip('/')}\n{identity}".encode()).hexdigest()[:32]
+
+
 def pull_lock_key(account_id: str, path: str, *, primary: bool) -> str:
     """The one-poller lock of (account, *path*); the primary path keeps the account's own."""
     return PULL_LOCK_PREFIX + account_id if primary else f"{PULL_LOCK_PREFIX}{account_id}:{path}"
@@ -79,6 +88,14 @@ MESSAGE_PREFIX = PREFIX + "msg:"
 BULK_PREFIX = PREFIX + "bulk:"
 #: Sorted set: messageId -> ms since epoch of its last change, for messages not yet final.
 STATUS_INTERMEDIATE = PREFIX + "status:intermediate"
+#: ``dlrhook:activity:<minute start, unix s>``: hash of that minute's counts (dlrhook.activity), 2 h.
+ACTIVITY_PREFIX = PREFIX + "activity:"
+#: Hash: channel (a metrics label) -> unix time of the last push to its notify URL.
+LAST_PUSH_CHANNELS = PREFIX + "last-push:channels"
+#: The console's per-deployment secret: its session signing key is derived from it and the password.
+CONSOLE_SECRET = PREFIX + "console:secret"
+#: ``dlrhook:console:login:<client address>``: failed console logins in the current window.
+CONSOLE_LOGIN_PREFIX = PREFIX + "console:login:"
 #: Prefix of drain job ids (``drain-<hex>``), so that dead-letter listings can tell them apart.
 DRAIN_JOB_PREFIX = "drain-"
 

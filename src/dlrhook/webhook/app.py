@@ -13,13 +13,13 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from dlrhook import backlog, channels, logs, metrics, store
+from dlrhook import activity, backlog, channels, logs, metrics, store
 from dlrhook.errors import ApiRejected
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
 from dlrhook.store import durability, keys
-from dlrhook.webhook import api, auth, openapi, problems, refusals
+from dlrhook.webhook import api, auth, console, openapi, problems, refusals
 from dlrhook.webhook.body import read as read_body
 
 log = logging.getLogger("dlrhook.web")
@@ -59,8 +59,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     durability.check_start(conn, settings)
     app.extensions["dlrhook"] = State(settings, conn)
     if settings.trusted_proxies:
-        # X-Forwarded-For is trusted only as far as the configured number of proxies.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+        # X-Forwarded-For is trusted only as far as the configured number of proxies, and so is
+        # X-Forwarded-Proto (the console's cookie is Secure when the client came over https).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     problems.init_app(app)
     app.url_map.converters["channel"] = ChannelConverter
     app.add_url_rule("/notify", view_func=notify, methods=["POST"])
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.add_url_rule("/metrics", view_func=metrics_view, methods=["GET"])
     app.add_url_rule("/openapi.json", view_func=openapi_view, methods=["GET"])
     api.init_app(app)
+    console.init_app(app)
     app.after_request(_log_refusal)
     if settings.auth_mode == "open":
         log.warning(
@@ -102,6 +106,7 @@ def notify(channel: str | None = None) -> tuple[Response, int]:
     body = read_body(request, limit=st.settings.max_body, seconds=st.settings.body_timeout)
     reports = parse_body(body, request.headers.get("Content-Type"), st.settings.max_reports)
     default = channels.from_url_name(channel) if channel is not None else channels.DEFAULT_CHANNEL
+    activity.tally.pushed(channels.metric_label(default))
     result = ingest(st.conn, reports, source="push", settings=st.settings, channel=default)
     answer = result.as_dict()
     if result.quarantined:
@@ -112,7 +117,12 @@ def notify(channel: str | None = None) -> tuple[Response, int]:
 
 
 def _log_refusal(response: Response) -> Response:
-    """A push answered anything but 200 (or a 500, logged already) gets its WARNING line."""
+    """A push answered anything but 200 (or a 500, logged already) gets its WARNING line, and
+    every refused push is counted in the console's per-minute tally."""
+    if request.endpoint == "notify" and response.status_code != 200:
+        field = activity.refused_field(response.status_code)
+        if field is not None:
+            activity.tally.add(field)
     if request.endpoint == "notify" and response.status_code != 200 and response.status_code != 500:
         problem = response.get_json(silent=True) or {}
         refusals.refused(

@@ -27,7 +27,7 @@ from typing import Any  # noqa: E402
 
 from gunicorn.glogging import Logger  # noqa: E402
 
-from dlrhook import multiproc  # noqa: E402
+from dlrhook import activity, multiproc, store  # noqa: E402
 from dlrhook.errors import SettingsError  # noqa: E402
 from dlrhook.logs import Redact  # noqa: E402
 from dlrhook.settings import load_settings  # noqa: E402
@@ -45,6 +45,10 @@ except SettingsError as exc:
     # Stop the start with the variable's name, not with a traceback from inside a worker.
     sys.stderr.write(f"dlrhook: {exc}\n")
     sys.exit(2)
+
+# The console's per-minute counts: each gunicorn worker writes its own, once a second, on a
+# connection of its own (dlrhook.activity), never in a push's path.
+activity.tally.arm(lambda: store.connect(_settings))
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency

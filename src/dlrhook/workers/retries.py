@@ -3,7 +3,7 @@
 Failures are per handler and per report: only the reports a handler failed are retried, for
 that handler only, as a ``deliver`` job (:data:`dlrhook.store.keys.DELIVER_FUNC`) after
 ``DLRHOOK_RETRY_DELAYS[n]`` (RQ's scheduler); when the delays run out they are dead-lettered
-(RQ's FailedJobRegistry, replayable: :mod:`dlrhook.workers.replay`). Reports never tried (time
+(RQ's FailedJobRegistry, replayable: :mod:`dlrhook.replay`). Reports never tried (time
 is up) go back as a job of their own, the attempt unspent. Everything here is queued in the
 caller's pipeline, so it happens in the transaction that acknowledges the reports.
 """

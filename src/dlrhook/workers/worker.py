@@ -54,7 +54,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import BaseDeathPenalty
 from rq.worker.base import WorkerStatus
 
-from dlrhook import drains, store
+from dlrhook import activity, drains, store
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import handlers as handler_registry
@@ -208,6 +208,7 @@ def run(settings: Settings, *, burst: bool = False, handler_names: list[str] | N
     """
     runtime.configure(settings)
     conn = store.connect(settings)
+    activity.tally.arm(lambda: conn)  # the console's per-minute handler calls (dlrhook.activity)
     backoff = ExponentialWithJitterBackoff(cap=30, base=1)
     failures = 0
     while True:

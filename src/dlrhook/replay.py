@@ -21,13 +21,12 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from dlrhook import drains, quarantine
+from dlrhook import drains, quarantine, store
 from dlrhook.ingest import ingest
 from dlrhook.schemas import ReportSchema
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.wire import report_key
-from dlrhook.workers import stream
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,8 @@ class DeadLetter:
 
 def _registries(q: Queue) -> list[FailedJobRegistry]:
     """The failed registries of *q* and of each registered handler's own queue."""
-    names = [q] + [drains.handler_queue(q, h) for h in stream.registered(q.connection)]
+    registered = sorted(store.text(h) for h in q.connection.hkeys(keys.HANDLERS))
+    names = [q] + [drains.handler_queue(q, h) for h in registered]
     return [FailedJobRegistry(queue=x) for x in names]
 
 
@@ -70,6 +70,15 @@ def dead_letters(q: Queue, *, handler: str | None = None, since: datetime | None
                 continue
             out.append(entry)
     return sorted(out, key=lambda e: _aware(e.failed_at) if e.failed_at else datetime.min.replace(tzinfo=UTC))
+
+
+def count_dead_letters(q: Queue) -> int:
+    """How many failed jobs the registries :func:`dead_letters` reads hold (drains included), in
+    one round trip: what a caller checks before reading them all."""
+    with q.connection.pipeline(transaction=False) as pipe:
+        for registry in _registries(q):
+            pipe.zcard(registry.key)
+        return sum(int(n) for n in pipe.execute())
 
 
 def dead_letter(q: Queue, job_id: str) -> tuple[DeadLetter, list[Any]]:
@@ -200,6 +209,16 @@ def replay_quarantine(conn: redis.Redis, settings: Settings, ids: list[str] | No
         quarantine.remove(conn, qid)
         (result.accepted if outcome.accepted else result.duplicates).append(qid)
     return result
+
+
+def delete_quarantine(conn: redis.Redis, ids: list[str]) -> int:
+    """Delete these quarantine entries for good (they stop counting in the gauge); returns how
+    many. Raises :class:`LookupError` for an unknown id before deleting any."""
+    for qid in ids:
+        quarantine.get(conn, qid)
+    for qid in ids:
+        quarantine.remove(conn, qid)
+    return len(ids)
 
 
 def _args(job: Job) -> list[Any]:
