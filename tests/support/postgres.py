@@ -63,7 +63,9 @@ class Postgres:
     def start(self) -> Postgres:
         """Start the server and wait until it takes connections."""
         options = f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync={'on' if self.fsync else 'off'}"
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(self.folder / "log"), "-o", options, "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(self.folder / "log"), "-o", options, "start"
+        )
         return self
 
     def stop(self, mode: str = "fast") -> None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware datetime kept in UTC: ``timestamptz`` on PostgreSQL; on SQLite, whose DATETIME
     is text, the UTC time without offset (so text order is time order), read back aware."""
@@ -96,9 +97,7 @@ message = sa.Table(
     sa.Column("seen_at", UtcDateTime, comment="the earliest seen report's time"),
     sa.Column("changed_at", UtcDateTime, comment="when dlrhook last changed the current status"),
     sa.Column("finalized_at", UtcDateTime, comment="when dlrhook first folded a final status"),
-    sa.Column(
-        "final_bucket", sa.SmallInteger, comment="secondsToFinal bucket of the first final report (0: <= 1 s)"
-    ),
+    sa.Column("final_bucket", sa.SmallInteger, comment="secondsToFinal bucket of the first final report (0: <= 1 s)"),
     sa.Column("updated_at", UtcDateTime, nullable=False, comment="the row's last change (DLRHOOK_STATUS_TTL)"),
 )
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from dlrhook.report import DeliveryReport
-from dlrhook.status.fold import channel_of
 from dlrhook.status.buckets import final_bucket
+from dlrhook.status.fold import channel_of
 from dlrhook.status.schema import UtcDateTime, event, history, message
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,9 +59,7 @@ def _details(report: DeliveryReport) -> dict[str, Any]:
         "destination": report.to,
         "sent_at": report.sent_at,
         "callback_data": report.callback_data,
-        "price_per_message": None
-        if price is None or price.price_per_message is None
-        else str(price.price_per_message),
+        "price_per_message": None if price is None or price.price_per_message is None else str(price.price_per_message),
         "price_currency": None if price is None else price.currency,
     }
 
@@ -159,7 +156,7 @@ class Batch:
                 row[name] = value
 
 
-def _statements(insert: Callable[[sa.Table], Insert]) -> tuple[Any, Any, Any]:
+def _statements(insert: Callable[[sa.Table], Any]) -> tuple[Any, Any, Any]:
     """The three statements of a fold in one SQL dialect (built once, compiled once)."""
     t = message.c
     ins = insert(message)

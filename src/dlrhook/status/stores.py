@@ -16,8 +16,8 @@ import redis
 from dlrhook import defaults, store
 from dlrhook.errors import StatusUnavailable
 from dlrhook.report import DeliveryReport
-from dlrhook.status import fold as redis_fold
 from dlrhook.status import reads
+from dlrhook.status.fold import fold as redis_fold
 
 if TYPE_CHECKING:
     from dlrhook.settings import Settings
@@ -59,7 +59,7 @@ class RedisStatusStore:
 
     def fold(self, reports: Sequence[DeliveryReport], *, ttl: int) -> list[DeliveryReport]:
         """One Lua call for the batch (raises ``redis.RedisError``: the worker's retry handles it)."""
-        return redis_fold.fold(self.conn, reports, ttl=ttl)
+        return redis_fold(self.conn, reports, ttl=ttl)
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         """One HGETALL."""
@@ -104,17 +104,22 @@ _lock = threading.Lock()
 
 def open_store(settings: Settings, conn: redis.Redis | None = None) -> StatusStore:
     """The store ``DLRHOOK_STATUS_STORE`` names: Redis (on *conn*, else a new client), or the SQL
-    store of its URL, made once per process and URL (its engine connects on first use)."""
+    store of its URL (:func:`sql_store`)."""
     url = settings.status_url
     if url is None:
         return RedisStatusStore(conn if conn is not None else store.connect(settings))
+    return sql_store(url)
+
+
+def sql_store(url: str) -> Any:
+    """The SQL store of *url*, made once per process and URL (its engine connects on first use)."""
     with _lock:
         found = _sql_stores.get(url)
         if found is None:
             from dlrhook.status.sql import SqlStatusStore  # SQLAlchemy only where a database is used
 
             found = _sql_stores[url] = SqlStatusStore(url)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def close_all() -> None:

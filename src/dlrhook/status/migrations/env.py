@@ -11,8 +11,6 @@ from dlrhook.status.schema import metadata
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run the migrations with `dlrhook db upgrade` (dlrhook.status.migrations.upgrade)")
-context.configure(
-    connection=connection, target_metadata=metadata, render_as_batch=True, version_table=VERSION_TABLE
-)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, version_table=VERSION_TABLE)
 with context.begin_transaction():
     context.run_migrations()
