@@ -111,7 +111,7 @@ def statuses(status_url: str, conn: redis_lib.Redis) -> StatusStore:
     from dlrhook.status import RedisStatusStore
     from dlrhook.status.stores import sql_store
 
-    return RedisStatusStore(conn) if status_url == "redis" else sql_store(status_url)  # type: ignore[no-any-return]
+    return RedisStatusStore(conn) if status_url == "redis" else sql_store(status_url)
 
 
 @pytest.fixture

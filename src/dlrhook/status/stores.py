@@ -21,6 +21,7 @@ from dlrhook.status.fold import fold as redis_fold
 
 if TYPE_CHECKING:
     from dlrhook.settings import Settings
+    from dlrhook.status.sql import SqlStatusStore
 
 
 class StatusStore(Protocol):
@@ -98,7 +99,7 @@ class RedisStatusStore:
         return 0
 
 
-_sql_stores: dict[str, Any] = {}
+_sql_stores: dict[str, SqlStatusStore] = {}
 _lock = threading.Lock()
 
 
@@ -111,7 +112,7 @@ def open_store(settings: Settings, conn: redis.Redis | None = None) -> StatusSto
     return sql_store(url)
 
 
-def sql_store(url: str) -> Any:
+def sql_store(url: str) -> SqlStatusStore:
     """The SQL store of *url*, made once per process and URL (its engine connects on first use)."""
     with _lock:
         found = _sql_stores.get(url)
