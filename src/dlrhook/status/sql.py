@@ -60,7 +60,7 @@ def create_engine(url: str) -> Engine:
 
         return engine
     statement_ms = int(defaults.STATUS_STATEMENT_TIMEOUT * 1000)
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
         pool_pre_ping=True,  # a connection the server closed (restart, failover) is replaced, not failed on
         pool_timeout=defaults.STATUS_CONNECT_TIMEOUT,
@@ -70,6 +70,16 @@ def create_engine(url: str) -> Engine:
             "options": f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}",
         },
     )
+
+    @sa.event.listens_for(engine, "connect")
+    def _binary_arrays(dbapi_connection: Any, _record: Any) -> None:
+        # The fold sends a batch as one array per column: psycopg's binary array format, not its
+        # text one (which escapes every element with regular expressions: half of a fold's time).
+        from psycopg.types.array import ListBinaryDumper
+
+        dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
+
+    return engine
 
 
 def _reason(exc: sa.exc.SQLAlchemyError) -> str:
@@ -97,7 +107,9 @@ class SqlStatusStore:
         try:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
-        except sa.exc.ProgrammingError as exc:
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+            if isinstance(exc, sa.exc.OperationalError) and "no such table" not in str(exc.orig):
+                raise StatusUnavailable(f"the status database could not {what}: {_reason(exc)}") from exc
             raise StatusUnavailable(
                 f"the status database could not {what} ({_reason(exc)}): has `dlrhook db upgrade` run?"
             ) from exc
