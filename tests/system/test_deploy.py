@@ -43,8 +43,9 @@ def test_app_json_has_redis_the_three_processes_and_every_setting_described() ->
     assert [a["plan"].split(":")[0] for a in app["addons"]] == ["heroku-redis"]
     assert set(app["formation"]) == set(PROCESSES)
     assert app["formation"]["poller"]["quantity"] == 1  # one poller per account
-    # REDIS_URL comes from the add-on, PORT from the platform.
-    assert set(app["env"]) == settings_variables() - {"REDIS_URL", "PORT"}
+    # REDIS_URL comes from the add-on, PORT from the platform, DATABASE_URL from a Postgres
+    # add-on when one is added (DLRHOOK_STATUS_STORE=DATABASE_URL).
+    assert set(app["env"]) == settings_variables() - {"REDIS_URL", "PORT", "DATABASE_URL"}
     assert all(entry["description"] for entry in app["env"].values())
     assert app["env"]["DLRHOOK_TOKEN"]["generator"] == "secret"
 
