@@ -9,6 +9,7 @@ its data folder owned by that user.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -29,6 +30,36 @@ def binaries() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def _usable_by(folder: Path, user: dict[str, Any]) -> bool:
+    try:
+        done = subprocess.run([str(folder / "pg_ctl"), "--version"], capture_output=True, timeout=30, **user)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def binaries_for(user: dict[str, Any]) -> Path:
+    """:func:`binaries`, or, when *user* cannot reach them (a checkout under a folder only root
+    may enter, such as /root), a copy of the installation in the temporary folder that it can."""
+    found = binaries()
+    if not user or _usable_by(found, user):
+        return found
+    tag = hashlib.sha256(str(found).encode()).hexdigest()[:12]
+    copy = Path(tempfile.gettempdir()) / f"dlrhook-pginstall-{tag}"
+    # The same layout: the programs find their libraries at $ORIGIN/../../../pgserver.libs.
+    install = copy / "pgserver" / "pginstall"
+    if not _usable_by(install / "bin", user):
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(found.parent / part, install / part, dirs_exist_ok=True, symlinks=True)
+        libs = found.parent.parent.parent / "pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy / "pgserver.libs", dirs_exist_ok=True, symlinks=True)
+        for path in (copy, *copy.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else path.stat().st_mode | 0o044)
+    return install / "bin"
+
+
 class Postgres:
     """One server: ``start()``, ``url``, ``stop()``, ``start()`` again on the same data."""
 
@@ -42,6 +73,7 @@ class Postgres:
             self.user = {"user": "nobody", "group": "nogroup" if _group_exists("nogroup") else "nobody"}
             shutil.chown(self.folder, self.user["user"], self.user["group"])
         self.folder.chmod(0o700)
+        self.bin = binaries_for(self.user)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
 
     @property
@@ -51,7 +83,7 @@ class Postgres:
 
     def _run(self, program: str, *args: str, timeout: float = 60) -> None:
         done = subprocess.run(
-            [str(binaries() / program), *args], capture_output=True, text=True, timeout=timeout, **self.user
+            [str(self.bin / program), *args], capture_output=True, text=True, timeout=timeout, **self.user
         )
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr[-2000:]}{self._log()}")
@@ -75,7 +107,7 @@ class Postgres:
     def running(self) -> bool:
         """True while the server's postmaster runs."""
         done = subprocess.run(
-            [str(binaries() / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, **self.user
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, **self.user
         )
         return done.returncode == 0
 
