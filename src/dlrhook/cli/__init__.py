@@ -32,7 +32,11 @@ class _Main(click.Group):
             click.echo(redis_unreachable(exc), err=True)
             sys.exit(1)
         except StatusUnavailable as exc:
-            click.echo(f"dlrhook: {exc}", err=True)
+            cause = exc.__cause__
+            if isinstance(cause, redis.ConnectionError | redis.TimeoutError):  # status kept in Redis
+                click.echo(redis_unreachable(cause), err=True)
+            else:
+                click.echo(f"dlrhook: {exc}", err=True)
             sys.exit(1)
 
 
