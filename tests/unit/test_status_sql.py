@@ -205,3 +205,39 @@ def test_a_bulk_counts_seconds_to_final_once_per_message_from_its_first_final_re
 
     assert found is not None
     assert {k: v for k, v in found["secondsToFinal"].items() if v} == {"60": 1, "+Inf": 1}
+
+
+def test_a_locked_sqlite_database_fails_the_fold_which_is_dead_lettered_and_replayed_when_it_is_free(
+    conn: object,
+    tmp_path: Path,
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite's "database down": another process holds its write lock past the busy timeout."""
+    import sqlite3
+
+    from dlrhook import defaults
+    from dlrhook.ingest import ingest
+    from tests.statuses import raw_report
+
+    monkeypatch.setattr(defaults, "STATUS_STATEMENT_TIMEOUT", 0.2)  # the busy timeout, short for the test
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    migrations.upgrade(create_engine(url))
+    settings = worker_env(DLRHOOK_HANDLERS="status", DLRHOOK_STATUS_STORE=url)
+    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        ingest(conn, [raw_report("l-1", "DELIVERED_TO_HANDSET", 5)], source="push", settings=settings)  # type: ignore[arg-type]
+        run_jobs(settings)  # every attempt meets the lock: dead-lettered
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert sql_store(url).message("l-1") is None
+
+    replayed = CliRunner().invoke(main, ["failed", "replay", "--all", "--handler", "status"])
+    run_jobs(settings)
+
+    assert replayed.exit_code == 0, replayed.output
+    record = sql_store(url).message("l-1")
+    assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
