@@ -543,7 +543,8 @@ class Bench:
                 found = sql_store(store_url).bulk(sample_report()["bulkId"])
                 if found is None or found["messages"] != n:
                     raise RuntimeError(f"the status handler folded {found} of {n} messages into {kind}")
-                self.rows.append(self._status_row(f"{kind}, one transaction a batch", n, seconds))
+                # The 10,000 reports/s bar is PostgreSQL's; SQLite is the laptop's store.
+                self.rows.append(self._status_row(f"{kind}, one transaction a batch", n, seconds, kind != "SQLite"))
                 if footprint is not None:
                     self.rows.append(
                         Row(
@@ -556,14 +557,14 @@ class Bench:
                     )
 
     @staticmethod
-    def _status_row(store_kind: str, n: int, seconds: float) -> Row:
+    def _status_row(store_kind: str, n: int, seconds: float, target: bool = True) -> Row:
         rate = n / seconds
         return Row(
             f"dispatch, one worker, the status handler ({store_kind}), pushed 100/request",
             f"{rate:,.0f} reports/s",
             f"{n:,} reports pre-filled through ingest, each a new message",
-            ">= 10,000 reports/s",
-            "met" if rate >= 10_000 else "not met",
+            ">= 10,000 reports/s" if target else "",
+            ("met" if rate >= 10_000 else "not met") if target else "",
         )
 
     # --- end to end: paced pushes through the web, a worker, a handler recording the time ------
