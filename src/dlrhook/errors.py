@@ -10,6 +10,7 @@ The hierarchy::
      |    +-- ApiRejected             a read-API request without the right token (401)
      |    +-- StoreUnavailable        Redis could not take a batch; nothing was stored (503)
      |    |    +-- NotDurable         stored, but not on disk/replicas in time (503; retry = duplicates)
+     |    +-- StatusUnavailable       the status store (Redis or a database) did not answer (503)
      |    +-- HandlerLoadError        a configured handler cannot be found or imported
      |    +-- EmbeddedServerError     the embedded Redis could not be found or started
      |    +-- SimulateError           a bad ``dlrhook simulate`` option (also a ValueError)
@@ -80,6 +81,12 @@ class NotDurable(StoreUnavailable):
     """The batch was stored but did not reach ``DLRHOOK_DURABILITY``'s level within
     ``DLRHOOK_DURABILITY_TIMEOUT``: it may be lost in a crash or failover, so it is not
     acknowledged; Infobip's retry of it counts its reports as duplicates if they survived."""
+
+
+class StatusUnavailable(DlrhookError):
+    """The status store did not answer a read or a fold (down, slow past its timeout, or its
+    schema missing); the message says which, never the database URL. A fold that raises it
+    folded nothing (one transaction), so the status handler's retry is safe."""
 
 
 class HandlerLoadError(DlrhookError):

@@ -32,6 +32,7 @@ from rq.registry import FailedJobRegistry
 
 from dlrhook import activity, drains, scrape, status, store
 from dlrhook.channels import metric_label as channel_label
+from dlrhook.errors import StatusUnavailable
 from dlrhook.multiproc import VARIABLE
 from dlrhook.store import keys
 
@@ -175,11 +176,12 @@ def observe_first_final(timings: Iterable[tuple[str, str, float]]) -> None:
 
 class IntermediateCollector:
     """``dlrhook_messages_intermediate{older_than="1h"|"6h"|"24h"}``: messages whose status is
-    still intermediate and has not changed for that long, counted in the status handler's index
-    at scrape time (one ZCOUNT each). Left out when Redis does not answer."""
+    still intermediate and has not changed for that long, counted at scrape time in the status
+    store (one ZCOUNT each in Redis, one COUNT over a partial index in SQL). Left out when the
+    store does not answer."""
 
-    def __init__(self, conn: redis.Redis) -> None:
-        self.conn = conn
+    def __init__(self, statuses: status.StatusStore) -> None:
+        self.statuses = statuses
 
     def collect(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily(
@@ -188,9 +190,9 @@ class IntermediateCollector:
             labels=["older_than"],
         )
         try:
-            counts = [(hours, status.count_intermediate(self.conn, hours * 3600)) for hours in INTERMEDIATE_AGES]
-        except redis.RedisError as exc:
-            log.warning("metrics: Redis did not answer the intermediate-status count: %s", type(exc).__name__)
+            counts = [(hours, self.statuses.count_intermediate(hours * 3600)) for hours in INTERMEDIATE_AGES]
+        except StatusUnavailable as exc:
+            log.warning("metrics: the status store did not answer the intermediate-status count: %s", exc)
             return
         for hours, count in counts:
             gauge.add_metric([f"{hours}h"], float(count))
@@ -272,7 +274,7 @@ def registry(conn: redis.Redis | None = None, settings: Settings | None = None) 
         reg.register(_DefaultRegistry())
     if conn is not None and settings is not None:
         reg.register(QueueDepthCollector(conn, settings))
-        reg.register(IntermediateCollector(conn))
+        reg.register(IntermediateCollector(status.open_store(settings, conn)))
         reg.register(scrape.HandlerCollector(conn, store.queue(conn, settings)))
         reg.register(scrape.RedisCollector(conn))
     return reg

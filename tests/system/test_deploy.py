@@ -48,8 +48,9 @@ def test_app_json_has_redis_the_three_processes_and_every_setting_described() ->
     # nothing. Scaled to 1 (one poller per account, never more) with pull mode.
     assert app["formation"]["poller"]["quantity"] == 0
     assert "repository" not in app or "your-org" not in app["repository"]  # no placeholder
-    # REDIS_URL comes from the add-on, PORT from the platform.
-    assert set(app["env"]) == settings_variables() - {"REDIS_URL", "PORT"}
+    # REDIS_URL comes from the add-on, PORT from the platform, DATABASE_URL from a Postgres
+    # add-on when one is added (DLRHOOK_STATUS_STORE=DATABASE_URL).
+    assert set(app["env"]) == settings_variables() - {"REDIS_URL", "PORT", "DATABASE_URL"}
     assert all(entry["description"] for entry in app["env"].values())
     assert app["env"]["DLRHOOK_TOKEN"]["generator"] == "secret"
     assert app["env"]["DLRHOOK_API_TOKEN"]["generator"] == "secret"  # /readyz's full answer, the read API

@@ -1,9 +1,11 @@
-"""The Procfile's three processes, as honcho (and Heroku) run them, and the README's run command."""
+"""The Procfile's three processes, as honcho (and Heroku) run them, its release phase, and the
+README's run command."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import stat
 import subprocess
@@ -49,7 +51,8 @@ def test_the_procfile_under_honcho_handles_a_posted_batch(process_env: dict[str,
     env = {**process_env, "PORT": str(port), "DLRHOOK_HANDLERS": "test-record", "DLRHOOK_TOKEN": "tok"}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
     honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+        # The three processes; the release phase is Heroku's, run once before them (below).
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), *PROCESSES],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -67,6 +70,40 @@ def test_the_procfile_under_honcho_handles_a_posted_batch(process_env: dict[str,
         out = stop(honcho)
     assert all(f"{name}.1 started" in out for name in ("web", "worker", "poller"))
     assert "Traceback" not in out
+
+
+PROCESSES = ("web", "worker", "poller")
+
+
+def procfile() -> dict[str, str]:
+    from honcho.environ import parse_procfile
+
+    return dict(parse_procfile((ROOT / "Procfile").read_text()).processes)
+
+
+def test_the_procfile_has_the_three_processes_and_the_schema_upgrade_as_its_release_phase() -> None:
+    assert set(procfile()) == {"release", *PROCESSES}
+    assert procfile()["release"] == "dlrhook db upgrade"
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite"])
+def test_the_release_phase_succeeds_with_status_in_redis_and_upgrades_a_status_database(
+    process_env: dict[str, str], tmp_path: Path, store: str
+) -> None:
+    url = "redis" if store == "redis" else f"sqlite:///{tmp_path / 'status.db'}"
+    env = {**process_env, "DLRHOOK_STATUS_STORE": url}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+
+    command = shlex.split(procfile()["release"])
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
+    if store == "redis":
+        assert "DLRHOOK_STATUS_STORE is redis" in runs[0].stdout
+        assert not (tmp_path / "status.db").exists()
+    else:
+        assert "upgraded the status database (sqlite) from empty to revision 0001" in runs[0].stdout
+        assert "nothing to do" in runs[1].stdout  # every deploy runs it again: harmless
 
 
 def test_the_run_command_starts_everything_on_the_embedded_redis_and_ctrl_c_stops_it_all(

@@ -13,8 +13,9 @@ import pytest
 import redis as redis_lib
 from rq import Worker
 
-from dlrhook import status, store
+from dlrhook import store
 from dlrhook.settings import Settings
+from dlrhook.status import StatusStore
 from dlrhook.store import keys
 from tests.statuses import names, report
 from tests.support import wait_until
@@ -22,15 +23,21 @@ from tests.support import wait_until
 
 @pytest.mark.slow
 def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree(
-    conn: redis_lib.Redis, settings: Settings, process_env: dict[str, str], tmp_path: Path
+    conn: redis_lib.Redis,
+    settings: Settings,
+    process_env: dict[str, str],
+    tmp_path: Path,
+    status_url: str,
+    statuses: StatusStore,
 ) -> None:
     """Two real ``dlrhook worker`` processes take 150 retry jobs, each with reports of the same
-    50 messages in a random order (every report twice): no update is lost."""
+    50 messages in a random order (every report twice): no update is lost, in every store."""
     messages = [f"p-{n}" for n in range(50)]
     steps = (("PENDING_ENROUTE", 1), ("DELIVERED_TO_OPERATOR", 2), ("DELIVERED_TO_HANDSET", 3))
     work = [report(m, name, done) for m in messages for name, done in steps] * 2
     random.Random(11).shuffle(work)
     env = {**process_env, "DLRHOOK_HANDLERS": "status", "DLRHOOK_LOG_LEVEL": "WARNING"}
+    env["DLRHOOK_STATUS_STORE"] = status_url
     procs = []
     try:
         for n in range(2):
@@ -62,11 +69,9 @@ def test_two_worker_processes_folding_reports_of_the_same_messages_at_once_agree
             proc.wait()
 
     assert len(done_by) == 2 and min(done_by) > 0, done_by  # both took part
-    assert status.bulk(conn, "BULK-1") == {
-        "bulkId": "BULK-1",
-        "messages": 50,
-        "final": 50,
-        "byStatusGroup": {"DELIVERED": 50},
-    }
+    summary = statuses.bulk("BULK-1")
+    assert summary is not None
+    assert (summary["messages"], summary["final"], summary["byStatusGroup"]) == (50, 50, {"DELIVERED": 50})
+    assert summary["secondsToFinal"]["5"] == 50  # each message once, from its first final report
     for m in messages:
-        assert names(status.message(conn, m)) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
+        assert names(statuses.message(m)) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]

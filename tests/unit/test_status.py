@@ -1,4 +1,5 @@
-"""The status handler folds every report into one record per message, forward only, atomically."""
+"""The status handler folds every report into one record per message, forward only, atomically;
+the rule's tests run on each store (Redis, PostgreSQL, SQLite: the ``statuses`` fixture)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -17,15 +19,22 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from dlrhook import status
 from dlrhook.cli import main
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
+from dlrhook.status import StatusStore
 from dlrhook.store import keys
 from dlrhook.workers import handlers
 from tests.statuses import SENT, names, raw_report, report
 
 TTL = 3600
+
+
+def counts(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A bulk's summary without its secondsToFinal (tests of their own check those)."""
+    if summary is None:
+        return None
+    return {k: v for k, v in summary.items() if k != "secondsToFinal"}
 
 
 def test_the_status_handler_is_a_built_in_batch_handler_entry_point() -> None:
@@ -35,15 +44,19 @@ def test_the_status_handler_is_a_built_in_batch_handler_entry_point() -> None:
 
 
 def test_reports_posted_to_notify_reach_the_message_record_through_the_worker(
-    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+    conn: redis_lib.Redis,
+    status_url: str,
+    statuses: StatusStore,
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
 ) -> None:
-    settings = worker_env(DLRHOOK_HANDLERS="status")
+    settings = worker_env(DLRHOOK_HANDLERS="status", DLRHOOK_STATUS_STORE=status_url)
     ingest(conn, [raw_report("m-1", "DELIVERED_TO_OPERATOR", 5)], source="push", settings=settings)
     ingest(conn, [raw_report("m-1", "DELIVERED_TO_HANDSET", 9)], source="pull", settings=settings)
 
     run_jobs(settings)
 
-    record = status.message(conn, "m-1")
+    record = statuses.message("m-1")
     assert record is not None
     assert record["final"] is True
     assert record["status"]["name"] == "DELIVERED_TO_HANDSET"
@@ -57,45 +70,48 @@ def test_reports_posted_to_notify_reach_the_message_record_through_the_worker(
         ("DELIVERED_TO_OPERATOR", "push", False),
         ("DELIVERED_TO_HANDSET", "pull", True),
     ]
-    assert 0 < conn.ttl(keys.MESSAGE_PREFIX + "m-1") <= settings.status_ttl
+    if status_url == "redis":
+        assert 0 < conn.ttl(keys.MESSAGE_PREFIX + "m-1") <= settings.status_ttl
+    else:
+        assert not conn.exists(keys.MESSAGE_PREFIX + "m-1")  # nothing of it in Redis
 
 
-def test_delivered_to_operator_is_intermediate_and_then_replaced_by_the_handset_report(conn: redis_lib.Redis) -> None:
-    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 5)], ttl=TTL)
-    first = status.message(conn, "m")
-    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+def test_delivered_to_operator_is_intermediate_and_then_replaced_by_the_handset_report(statuses: StatusStore) -> None:
+    statuses.fold([report("m", "DELIVERED_TO_OPERATOR", 5)], ttl=TTL)
+    first = statuses.message("m")
+    statuses.fold([report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
 
     assert first is not None and first["final"] is False
-    assert status.intermediate_ids(conn, 0) == []  # final messages leave the index
-    record = status.message(conn, "m")
+    assert statuses.intermediate_ids(0) == []  # final messages leave the index
+    record = statuses.message("m")
     assert record is not None and record["final"] is True
     assert names(record) == ["DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
 
 
-def test_a_pending_report_arriving_after_the_handset_report_changes_only_the_history(conn: redis_lib.Redis) -> None:
-    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
+def test_a_pending_report_arriving_after_the_handset_report_changes_only_the_history(statuses: StatusStore) -> None:
+    statuses.fold([report("m", "DELIVERED_TO_HANDSET", 10)], ttl=TTL)
     # Later doneAt and later arrival: still intermediate, so it can never replace a final status.
-    status.fold(conn, [report("m", "PENDING_ENROUTE", 60)], ttl=TTL)
+    statuses.fold([report("m", "PENDING_ENROUTE", 60)], ttl=TTL)
 
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None
     assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
     assert record["doneAt"] == "2026-11-28T09:00:10+00:00"
     assert names(record) == ["DELIVERED_TO_HANDSET", "PENDING_ENROUTE"]  # ordered by doneAt
-    assert status.intermediate_ids(conn, 0) == []
+    assert statuses.intermediate_ids(0) == []
 
 
-def test_intermediate_statuses_follow_done_at_not_arrival_order(conn: redis_lib.Redis) -> None:
-    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 20)], ttl=TTL)
-    status.fold(conn, [report("m", "PENDING_ENROUTE", 5)], ttl=TTL)
+def test_intermediate_statuses_follow_done_at_not_arrival_order(statuses: StatusStore) -> None:
+    statuses.fold([report("m", "DELIVERED_TO_OPERATOR", 20)], ttl=TTL)
+    statuses.fold([report("m", "PENDING_ENROUTE", 5)], ttl=TTL)
 
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None and record["status"]["name"] == "DELIVERED_TO_OPERATOR"
     assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR"]
-    assert status.intermediate_ids(conn, 0) == ["m"]
+    assert statuses.intermediate_ids(0) == ["m"]
 
 
-def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(conn: redis_lib.Redis) -> None:
+def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(statuses: StatusStore) -> None:
     reports = [
         report("m", "PENDING_ENROUTE", 1),
         report("m", "DELIVERED_TO_OPERATOR", 3),
@@ -103,13 +119,15 @@ def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(conn: 
         report("m", "PENDING_ENROUTE", 9, callbackData="late"),
     ]
     records = []
-    for order in itertools.permutations(reports):
-        conn.flushdb()
+    for n, order in enumerate(itertools.permutations(reports)):
+        # Each order on a message (and bulk) of its own.
         for r in order:
-            status.fold(conn, [r], ttl=TTL)
-        records.append(json.dumps(status.message(conn, "m"), sort_keys=True))
-        assert status.bulk(conn, "BULK-1") == {
-            "bulkId": "BULK-1",
+            statuses.fold([dataclasses.replace(r, message_id=f"m-{n}", bulk_id=f"B-{n}")], ttl=TTL)
+        record = statuses.message(f"m-{n}")
+        assert record is not None
+        records.append(json.dumps({**record, "messageId": "m", "bulkId": "B"}, sort_keys=True))
+        assert counts(statuses.bulk(f"B-{n}")) == {
+            "bulkId": f"B-{n}",
             "messages": 1,
             "final": 1,
             "byStatusGroup": {"DELIVERED": 1},
@@ -118,31 +136,31 @@ def test_every_arrival_order_of_the_same_reports_folds_to_the_same_record(conn: 
     assert json.loads(records[0])["callbackData"] == "late"  # filled in from the report that had it
 
 
-def test_a_redelivered_report_changes_nothing(conn: redis_lib.Redis) -> None:
+def test_a_redelivered_report_changes_nothing(statuses: StatusStore) -> None:
     batch = [report("m", "PENDING_ENROUTE", 1), report("m", "DELIVERED_TO_HANDSET", 7)]
-    status.fold(conn, batch, ttl=TTL)
-    before = (status.message(conn, "m"), status.bulk(conn, "BULK-1"))
+    statuses.fold(batch, ttl=TTL)
+    before = (statuses.message("m"), statuses.bulk("BULK-1"))
 
-    firsts = status.fold(conn, [*batch, report("m", "DELIVERED_TO_HANDSET", 7, source="pull")], ttl=TTL)
+    firsts = statuses.fold([*batch, report("m", "DELIVERED_TO_HANDSET", 7, source="pull")], ttl=TTL)
 
     assert firsts == []
-    assert (status.message(conn, "m"), status.bulk(conn, "BULK-1")) == before
-    assert len(names(status.message(conn, "m"))) == 2
+    assert (statuses.message("m"), statuses.bulk("BULK-1")) == before
+    assert len(names(statuses.message("m"))) == 2
 
 
-def test_the_first_final_status_of_a_message_is_reported_once(conn: redis_lib.Redis) -> None:
+def test_the_first_final_status_of_a_message_is_reported_once(statuses: StatusStore) -> None:
     handset = report("m", "DELIVERED_TO_HANDSET", 7)
 
-    assert status.fold(conn, [report("m", "PENDING_ENROUTE", 1), handset], ttl=TTL) == [handset]
-    assert status.fold(conn, [report("m", "EXPIRED_EXPIRED", 90)], ttl=TTL) == []
+    assert statuses.fold([report("m", "PENDING_ENROUTE", 1), handset], ttl=TTL) == [handset]
+    assert statuses.fold([report("m", "EXPIRED_EXPIRED", 90)], ttl=TTL) == []
 
 
-def test_a_later_final_status_corrects_an_earlier_one(conn: redis_lib.Redis) -> None:
-    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 7), report("m", "UNDELIVERABLE_NOT_DELIVERED", 3)], ttl=TTL)
+def test_a_later_final_status_corrects_an_earlier_one(statuses: StatusStore) -> None:
+    statuses.fold([report("m", "DELIVERED_TO_HANDSET", 7), report("m", "UNDELIVERABLE_NOT_DELIVERED", 3)], ttl=TTL)
 
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 1,
         "final": 1,
@@ -150,38 +168,36 @@ def test_a_later_final_status_corrects_an_earlier_one(conn: redis_lib.Redis) -> 
     }
 
 
-def test_bulk_counters_move_with_each_message_group(conn: redis_lib.Redis) -> None:
-    status.fold(
-        conn,
+def test_bulk_counters_move_with_each_message_group(statuses: StatusStore) -> None:
+    statuses.fold(
         [report("a", "PENDING_ENROUTE", 1), report("b", "PENDING_ENROUTE", 1), report("c", "PENDING_ENROUTE", 1)],
         ttl=TTL,
     )
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 3,
         "final": 0,
         "byStatusGroup": {"PENDING": 3},
     }
 
-    status.fold(conn, [report("a", "DELIVERED_TO_OPERATOR", 2), report("b", "EXPIRED_EXPIRED", 50)], ttl=TTL)
-    assert status.bulk(conn, "BULK-1") == {
+    statuses.fold([report("a", "DELIVERED_TO_OPERATOR", 2), report("b", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 3,
         "final": 1,
         "byStatusGroup": {"DELIVERED": 1, "EXPIRED": 1, "PENDING": 1},
     }
-    assert sorted(status.intermediate_ids(conn, 0)) == ["a", "c"]
-    assert 0 < conn.ttl(keys.BULK_PREFIX + "BULK-1") <= TTL
-    assert status.bulk(conn, "NO-SUCH-BULK") is None
+    assert sorted(statuses.intermediate_ids(0)) == ["a", "c"]
+    assert statuses.bulk("NO-SUCH-BULK") is None
 
 
-def test_a_bulk_id_learned_from_a_later_report_counts_the_message_once(conn: redis_lib.Redis) -> None:
-    status.fold(conn, [report("m", "PENDING_ENROUTE", 1, bulk_id=None)], ttl=TTL)
-    assert status.bulk(conn, "BULK-1") is None
+def test_a_bulk_id_learned_from_a_later_report_counts_the_message_once(statuses: StatusStore) -> None:
+    statuses.fold([report("m", "PENDING_ENROUTE", 1, bulk_id=None)], ttl=TTL)
+    assert statuses.bulk("BULK-1") is None
 
-    status.fold(conn, [report("m", "DELIVERED_TO_HANDSET", 5), report("m", "DELIVERED_TO_OPERATOR", 3)], ttl=TTL)
+    statuses.fold([report("m", "DELIVERED_TO_HANDSET", 5), report("m", "DELIVERED_TO_OPERATOR", 3)], ttl=TTL)
 
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 1,
         "final": 1,
@@ -189,13 +205,14 @@ def test_a_bulk_id_learned_from_a_later_report_counts_the_message_once(conn: red
     }
 
 
-def test_an_unknown_message_has_no_record(conn: redis_lib.Redis) -> None:
-    assert status.message(conn, "never-seen") is None
+def test_an_unknown_message_has_no_record(statuses: StatusStore) -> None:
+    assert statuses.message("never-seen") is None
 
 
-def test_two_workers_folding_the_same_messages_at_once_lose_no_update(redis_url: str, conn: redis_lib.Redis) -> None:
-    """Two threads, each with its own connection, fold interleaved batches of the same 300
-    messages (every report twice over, in random order): the result is the sequential one."""
+def test_two_workers_folding_the_same_messages_at_once_lose_no_update(statuses: StatusStore) -> None:
+    """Two threads, each with its own connection (from the store's pool), fold interleaved
+    batches of the same 300 messages (every report twice over, in random order): the result is
+    the sequential one."""
     messages = [f"m-{n}" for n in range(300)]
     reports = [
         report(m, name, done)
@@ -209,15 +226,12 @@ def test_two_workers_folding_the_same_messages_at_once_lose_no_update(redis_url:
     start = threading.Barrier(2)
 
     def fold_all(part: list) -> None:
-        client = redis_lib.Redis.from_url(redis_url)
         try:
             start.wait()
             for i in range(0, len(part), 7):
-                status.fold(client, part[i : i + 7], ttl=TTL)
+                statuses.fold(part[i : i + 7], ttl=TTL)
         except BaseException as exc:
             errors.append(exc)
-        finally:
-            client.close()
 
     threads = [threading.Thread(target=fold_all, args=(half,)) for half in halves]
     for t in threads:
@@ -226,32 +240,32 @@ def test_two_workers_folding_the_same_messages_at_once_lose_no_update(redis_url:
         t.join()
 
     assert errors == []
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 300,
         "final": 300,
         "byStatusGroup": {"DELIVERED": 300},
     }
     for m in messages:
-        record = status.message(conn, m)
+        record = statuses.message(m)
         assert record is not None and record["status"]["name"] == "DELIVERED_TO_HANDSET"
         assert names(record) == ["PENDING_ENROUTE", "DELIVERED_TO_OPERATOR", "DELIVERED_TO_HANDSET"]
-    assert status.intermediate_ids(conn, 0) == []
+    assert statuses.intermediate_ids(0) == []
 
 
 @pytest.mark.parametrize("older_than", [0, 3600])
-def test_the_intermediate_index_answers_by_age(conn: redis_lib.Redis, older_than: int) -> None:
-    status.fold(conn, [report("m", "PENDING_ENROUTE", 1)], ttl=TTL)
+def test_the_intermediate_index_answers_by_age(statuses: StatusStore, older_than: int) -> None:
+    statuses.fold([report("m", "PENDING_ENROUTE", 1)], ttl=TTL)
 
-    assert status.intermediate_ids(conn, older_than) == ([] if older_than else ["m"])
-    assert status.count_intermediate(conn, older_than) == (0 if older_than else 1)
+    assert statuses.intermediate_ids(older_than) == ([] if older_than else ["m"])
+    assert statuses.count_intermediate(older_than) == (0 if older_than else 1)
 
 
 def test_the_status_command_prints_a_message_its_finality_and_its_history(
-    conn: redis_lib.Redis, env: Callable[..., Settings]
+    status_url: str, statuses: StatusStore, env: Callable[..., Settings]
 ) -> None:
-    env()
-    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2), report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+    env(DLRHOOK_STATUS_STORE=status_url)
+    statuses.fold([report("m", "DELIVERED_TO_OPERATOR", 2), report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
 
     result = CliRunner().invoke(main, ["status", "m"])
 
@@ -263,30 +277,40 @@ def test_the_status_command_prints_a_message_its_finality_and_its_history(
 
 
 def test_the_status_command_says_when_a_message_is_still_intermediate(
-    conn: redis_lib.Redis, env: Callable[..., Settings]
+    status_url: str, statuses: StatusStore, env: Callable[..., Settings]
 ) -> None:
-    env()
-    status.fold(conn, [report("m", "DELIVERED_TO_OPERATOR", 2)], ttl=TTL)
+    env(DLRHOOK_STATUS_STORE=status_url)
+    statuses.fold([report("m", "DELIVERED_TO_OPERATOR", 2)], ttl=TTL)
 
     result = CliRunner().invoke(main, ["status", "m"])
 
     assert "DELIVERED_TO_OPERATOR (DELIVERED), intermediate" in result.output
 
 
-def test_the_status_command_prints_the_api_answer_as_json(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
-    env()
-    status.fold(conn, [report("m", "EXPIRED_EXPIRED", 50)], ttl=TTL)
+def test_the_status_command_prints_the_api_answer_as_json(
+    status_url: str, statuses: StatusStore, env: Callable[..., Settings]
+) -> None:
+    env(DLRHOOK_STATUS_STORE=status_url)
+    statuses.fold([report("m", "EXPIRED_EXPIRED", 50)], ttl=TTL)
 
     message = CliRunner().invoke(main, ["status", "m", "--json"])
     bulk = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1", "--json"])
 
-    assert json.loads(message.output) == status.message(conn, "m")
-    assert json.loads(bulk.output) == {"bulkId": "BULK-1", "messages": 1, "final": 1, "byStatusGroup": {"EXPIRED": 1}}
+    assert json.loads(message.output) == statuses.message("m")
+    assert json.loads(bulk.output) == statuses.bulk("BULK-1")
+    assert counts(json.loads(bulk.output)) == {
+        "bulkId": "BULK-1",
+        "messages": 1,
+        "final": 1,
+        "byStatusGroup": {"EXPIRED": 1},
+    }
 
 
-def test_the_status_command_prints_a_bulk_summary(conn: redis_lib.Redis, env: Callable[..., Settings]) -> None:
-    env()
-    status.fold(conn, [report("a", "EXPIRED_EXPIRED", 50), report("b", "PENDING_ENROUTE", 1)], ttl=TTL)
+def test_the_status_command_prints_a_bulk_summary(
+    status_url: str, statuses: StatusStore, env: Callable[..., Settings]
+) -> None:
+    env(DLRHOOK_STATUS_STORE=status_url)
+    statuses.fold([report("a", "EXPIRED_EXPIRED", 50), report("b", "PENDING_ENROUTE", 1)], ttl=TTL)
 
     result = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1"])
 
@@ -297,9 +321,9 @@ def test_the_status_command_prints_a_bulk_summary(conn: redis_lib.Redis, env: Ca
 
 @pytest.mark.parametrize("args", [["status", "nope"], ["status", "--bulk-id", "nope"], ["status", "nope", "--json"]])
 def test_the_status_command_exits_1_for_an_unknown_message_or_bulk(
-    conn: redis_lib.Redis, env: Callable[..., Settings], args: list[str]
+    status_url: str, env: Callable[..., Settings], args: list[str]
 ) -> None:
-    env()
+    env(DLRHOOK_STATUS_STORE=status_url)
 
     result = CliRunner().invoke(main, args)
 
@@ -315,9 +339,13 @@ def test_the_status_command_wants_a_message_or_a_bulk(env: Callable[..., Setting
 
 
 def test_the_time_to_the_first_final_status_is_observed_once_per_message(
-    conn: redis_lib.Redis, worker_env: Callable[..., Settings], run_jobs: Callable[[Settings], None]
+    conn: redis_lib.Redis,
+    status_url: str,
+    statuses: StatusStore,
+    worker_env: Callable[..., Settings],
+    run_jobs: Callable[[Settings], None],
 ) -> None:
-    settings = worker_env(DLRHOOK_HANDLERS="status")
+    settings = worker_env(DLRHOOK_HANDLERS="status", DLRHOOK_STATUS_STORE=status_url)
     labels = {"channel": "SMS", "status_group": "DELIVERED"}
     before_count = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_count", labels) or 0.0
     before_sum = REGISTRY.get_sample_value("dlrhook_time_to_final_seconds_sum", labels) or 0.0
@@ -344,7 +372,7 @@ def test_metrics_show_how_many_messages_are_still_intermediate_past_each_age(
     assert 'dlrhook_messages_intermediate{older_than="24h"} 1.0' in text
 
 
-def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_lib.Redis) -> None:
+def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(statuses: StatusStore) -> None:
     delivered = report("m", "DELIVERED_TO_HANDSET", 5)
     # A seen report has no status (WhatsApp, Viber, RCS); its time is seenAt, else when it came.
     seen_late = dataclasses.replace(
@@ -353,19 +381,19 @@ def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_l
     seen_early = dataclasses.replace(
         delivered, status=None, error=None, kind="seen", key="seen-1", received_at=SENT + timedelta(hours=1)
     )
-    status.fold(conn, [seen_late], ttl=TTL)
+    statuses.fold([seen_late], ttl=TTL)
 
-    only_seen = status.message(conn, "m")
-    status.fold(conn, [delivered, seen_early], ttl=TTL)
+    only_seen = statuses.message("m")
+    statuses.fold([delivered, seen_early], ttl=TTL)
 
     assert only_seen is not None and only_seen["status"] is None and only_seen["final"] is False
     assert only_seen["seenAt"] == (SENT + timedelta(1)).isoformat()
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None
     assert record["seenAt"] == (SENT + timedelta(hours=1)).isoformat()
     assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
     assert names(record) == ["DELIVERED_TO_HANDSET"]
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 1,
         "final": 1,
@@ -373,12 +401,12 @@ def test_a_seen_report_sets_only_seen_at_and_the_earliest_one_wins(conn: redis_l
     }
 
 
-def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(conn: redis_lib.Redis) -> None:
+def test_a_status_group_with_a_bar_in_its_name_keeps_the_bulk_counters_straight(statuses: StatusStore) -> None:
     odd = report("m", "PENDING_ENROUTE", 1)
     odd = dataclasses.replace(odd, status=dataclasses.replace(odd.status, group_name="ODD|GROUP"), key="odd")
-    status.fold(conn, [odd, report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
+    statuses.fold([odd, report("m", "DELIVERED_TO_HANDSET", 5)], ttl=TTL)
 
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 1,
         "final": 1,
@@ -398,7 +426,7 @@ def _event(delivered: object, name: str, key: str, hours: float) -> object:
     )
 
 
-def test_email_user_events_set_their_first_times_and_never_move_the_status(conn: redis_lib.Redis) -> None:
+def test_email_user_events_set_their_first_times_and_never_move_the_status(statuses: StatusStore) -> None:
     delivered = report("m", "DELIVERED_TO_HANDSET", 5)
     pending = report("m", "PENDING_ENROUTE", 7)
     opened_late = _event(delivered, "OPENED", "e-2", 5)
@@ -406,10 +434,10 @@ def test_email_user_events_set_their_first_times_and_never_move_the_status(conn:
     clicked = _event(delivered, "CLICKED", "e-3", 3)
     unsubscribed = _event(delivered, "UNSUBSCRIBED", "e-4", 4)
 
-    status.fold(conn, [opened_late, pending], ttl=TTL)  # type: ignore[list-item]
-    status.fold(conn, [clicked, delivered, opened_early, unsubscribed, opened_late], ttl=TTL)  # type: ignore[list-item]
+    statuses.fold([opened_late, pending], ttl=TTL)  # type: ignore[list-item]
+    statuses.fold([clicked, delivered, opened_early, unsubscribed, opened_late], ttl=TTL)  # type: ignore[list-item]
 
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None
     assert record["openedAt"] == (SENT + timedelta(hours=2)).isoformat()  # the earliest open
     assert record["clickedAt"] == (SENT + timedelta(hours=3)).isoformat()
@@ -417,7 +445,7 @@ def test_email_user_events_set_their_first_times_and_never_move_the_status(conn:
     assert set(record["events"]) == {"OPENED", "CLICKED", "UNSUBSCRIBED"}
     assert (record["status"]["name"], record["final"]) == ("DELIVERED_TO_HANDSET", True)
     assert sorted(names(record)) == ["DELIVERED_TO_HANDSET", "PENDING_ENROUTE"]  # events are no status
-    assert status.bulk(conn, "BULK-1") == {
+    assert counts(statuses.bulk("BULK-1")) == {
         "bulkId": "BULK-1",
         "messages": 1,
         "final": 1,
@@ -425,13 +453,13 @@ def test_email_user_events_set_their_first_times_and_never_move_the_status(conn:
     }
 
 
-def test_an_event_of_a_message_with_no_delivery_report_yet_has_a_record_without_status(conn: redis_lib.Redis) -> None:
+def test_an_event_of_a_message_with_no_delivery_report_yet_has_a_record_without_status(statuses: StatusStore) -> None:
     opened = _event(report("m", "DELIVERED_TO_HANDSET", 5), "OPENED", "e-1", 1)
 
-    status.fold(conn, [opened], ttl=TTL)  # type: ignore[list-item]
+    statuses.fold([opened], ttl=TTL)  # type: ignore[list-item]
 
-    record = status.message(conn, "m")
+    record = statuses.message("m")
     assert record is not None
     assert (record["status"], record["final"], record["history"]) == (None, False, [])
     assert record["openedAt"] == (SENT + timedelta(hours=1)).isoformat()
-    assert status.bulk(conn, "BULK-1") is None  # an event counts no message in its bulk
+    assert statuses.bulk("BULK-1") is None  # an event counts no message in its bulk

@@ -1,4 +1,5 @@
-"""The operator's commands on what Redis holds: ``handlers``, ``quarantine`` and ``status``.
+"""The operator's commands on what dlrhook keeps: ``handlers``, ``quarantine`` and ``status``
+(the last reads the status store DLRHOOK_STATUS_STORE names).
 
 ``failed`` (dead letters) is :mod:`dlrhook.cli.failed`.
 """
@@ -159,12 +160,12 @@ def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
 def status_command(message_id: str | None, bulk_id: str | None, as_json: bool) -> None:
     """A message's folded status (MESSAGE_ID) or a bulk's counts (--bulk-id), as the status
     handler keeps them. Exit code 1 when nothing is known of it."""
-    from dlrhook import status, store
+    from dlrhook import status
 
     if bool(message_id) == bool(bulk_id):
         raise click.UsageError("give a MESSAGE_ID or --bulk-id")
-    conn = store.connect(settings_or_exit())
-    found = status.bulk(conn, str(bulk_id)) if bulk_id else status.message(conn, str(message_id))
+    statuses = status.open_store(settings_or_exit())
+    found = statuses.bulk(str(bulk_id)) if bulk_id else statuses.message(str(message_id))
     if found is None:
         what = f"bulk {bulk_id}" if bulk_id else f"message {message_id}"
         click.echo(
@@ -211,4 +212,7 @@ def _bulk_text(b: dict[str, Any]) -> str:
     lines = [f"bulk {b['bulkId']}: {total} messages, {b['final']} final{share}"]
     for group, count in sorted(b["byStatusGroup"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {group:<14} {count}")
+    buckets = {k: v for k, v in (b.get("secondsToFinal") or {}).items() if v}
+    if buckets:
+        lines.append("seconds to final (up to): " + ", ".join(f"{k} s: {v}" for k, v in buckets.items()))
     return "\n".join(lines)

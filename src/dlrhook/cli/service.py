@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,8 +97,9 @@ def redis(data_dir: str, port: int) -> None:
     help="where the console's generated password is kept (unless DLRHOOK_CONSOLE_PASSWORD is set)",
 )
 def local(procfile: str, data_dir: str, redis_port: int, host: str, console_password_dir: str) -> None:
-    """Everything on this machine: the embedded Redis (unless REDIS_URL is set) and every
-    Procfile process, under honcho, with the console on. Ctrl-C stops all of it."""
+    """Everything on this machine: the embedded Redis (unless REDIS_URL is set), the Procfile's
+    release phase (run to its end first, as Heroku does), then every other Procfile process,
+    under honcho, with the console on. Ctrl-C stops all of it."""
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
     from honcho.printer import Printer
@@ -166,6 +168,12 @@ def local(procfile: str, data_dir: str, redis_port: int, host: str, console_pass
         "  Ctrl-C stops everything.\n"
     )
     processes = parse_procfile(Path(procfile).read_text()).processes
+    release = processes.pop("release", None)
+    if release is not None:  # as Heroku does: the release phase first, to its end, then the rest
+        done = subprocess.run(release, shell=True, env=env, check=False)  # noqa: S602 (the Procfile's line)
+        if done.returncode != 0:
+            click.echo(f"dlrhook: the Procfile's release phase failed ({release}): not starting", err=True)
+            sys.exit(done.returncode)
     manager = Manager(Printer(sys.stdout))
     for name, command in processes.items():
         manager.add_process(name, command, env=env)

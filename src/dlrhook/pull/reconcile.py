@@ -3,7 +3,8 @@
 A report can be lost before it reaches Redis: the receiver was down for longer than Infobip
 retries, or Infobip dropped it. Then a message's record stays at PENDING or
 DELIVERED_TO_OPERATOR for good. :func:`reconcile` takes such messages from the status
-handler's index (``dlrhook.status.intermediate_ids``: no scan of the keyspace), asks
+store's index (``intermediate_ids`` of ``dlrhook.status.open_store``: a sorted set in Redis,
+a partial index in SQL; no scan), asks
 ``GET /sms/3/logs`` about them, :data:`~dlrhook.defaults.RECONCILE_BATCH` ids a request, and
 ingests the log entries through the one ingest function with ``source`` ``logs``. So every
 handler sees them like any report, and ingest's deduplication drops what was known already
@@ -92,7 +93,7 @@ def reconcile(
     try:
         ids = [
             m
-            for m in status.intermediate_ids(conn, older_than, limit=limit, newer_than=LOGS_KEPT)
+            for m in status.open_store(settings, conn).intermediate_ids(older_than, limit=limit, newer_than=LOGS_KEPT)
             if m  # an empty id cannot be asked about
         ]
         for start in range(0, len(ids), defaults.RECONCILE_BATCH):

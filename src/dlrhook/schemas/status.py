@@ -69,11 +69,22 @@ class MessageStatusSchema(Schema):
 
 
 class BulkSummarySchema(Schema):
-    """``GET /bulks/<bulkId>``: counts of the bulk's messages, from counters kept by the fold."""
+    """``GET /bulks/<bulkId>``: counts of the bulk's messages (Redis: counters kept by the fold;
+    SQL: one GROUP BY over an index)."""
 
     bulkId = fields.String(required=True)
     messages = fields.Integer(required=True, metadata={"description": "messages with a known status"})
     final = fields.Integer(required=True, metadata={"description": "messages in a final status"})
     byStatusGroup = fields.Dict(
         keys=fields.String(), values=fields.Integer(), required=True, metadata={"description": "current status group"}
+    )
+    secondsToFinal = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={
+            "description": "messages by the seconds from sentAt to the doneAt of their first final report, per "
+            'bucket (not cumulative): keys "1", "5", "15", "60", "300", "900", "3600", "21600", "86400", "+Inf", the '
+            "upper bounds; a message without sentAt or doneAt is not counted"
+        },
     )

@@ -125,6 +125,13 @@ class Settings:
         "DLRHOOK_CONSOLE_PASSWORD", "str", None, validate=values.CONSOLE_PASSWORD, convert=values.or_none, secret=True
     )
     status_ttl: int = setting("DLRHOOK_STATUS_TTL", "int", defaults.STATUS_TTL, validate=_POSITIVE)
+    #: ``redis``, a database URL (``postgresql://``, ``postgres://``, ``sqlite:///``) or ``DATABASE_URL``
+    #: (the URL in that variable, which Heroku's Postgres add-on keeps and rotates): a secret, it
+    #: may carry a password.
+    status_store: str = setting(
+        "DLRHOOK_STATUS_STORE", "str", defaults.STATUS_STORE, convert=values.status_store, secret=True
+    )
+    database_url: str | None = setting("DATABASE_URL", "str", None, convert=values.or_none, secret=True)
     # Empty means off, as unset does (Heroku's app.json sets optional variables to "").
     reconcile_after: int | None = setting("DLRHOOK_RECONCILE_AFTER", "str", "", convert=values.seconds_or_off)
     handler_timeout: float = setting(
@@ -170,6 +177,13 @@ class Settings:
         return self.pull_path if self.pull_path in paths else paths[0]
 
     @property
+    def status_url(self) -> str | None:
+        """The status store's database URL, or None when status is kept in Redis."""
+        if self.status_store == "redis":
+            return None
+        return self.database_url if self.status_store == "DATABASE_URL" else self.status_store
+
+    @property
     def token(self) -> str | None:
         """The first of ``DLRHOOK_TOKEN``'s tokens (the one ``dlrhook simulate`` sends), or None."""
         return self.tokens[0] if self.tokens else None
@@ -180,6 +194,7 @@ class Settings:
         found: list[str | None] = [*self.tokens, *(c.password for c in self.basic_auth)]
         found += [self.infobip_api_key, self.infobip_password, self.forward_secret, self.api_token]
         found.append(self.console_password)
+        found += values.url_secrets(self.status_url)
         return tuple(s for s in found if s)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 from dlrhook.errors import SettingsError
 from dlrhook.settings.values import delays, is_whsec, seconds_or_off
+from dlrhook.settings.values import status_store as status_store_value
 
 Check = Callable[[Mapping[str, Any]], None]
 
@@ -69,6 +70,20 @@ def allowlist_is_not_authentication(v: Mapping[str, Any]) -> None:
         )
 
 
+def status_store(v: Mapping[str, Any]) -> None:
+    """``DLRHOOK_STATUS_STORE`` names a store; ``DATABASE_URL`` there needs that variable, holding
+    a PostgreSQL URL."""
+    chosen = status_store_value(v["status_store"])
+    if chosen != "DATABASE_URL":
+        return
+    if not v["database_url"]:
+        raise SettingsError("DLRHOOK_STATUS_STORE is DATABASE_URL but DATABASE_URL is not set")
+    try:
+        status_store_value(v["database_url"])
+    except SettingsError:
+        raise SettingsError("DATABASE_URL: must be a postgresql:// (or postgres://) database URL") from None
+
+
 #: Every check, in the order they run.
 CHECKS: tuple[Check, ...] = (
     reconcile_after,
@@ -78,4 +93,5 @@ CHECKS: tuple[Check, ...] = (
     forward_secret,
     infobip_login,
     allowlist_is_not_authentication,
+    status_store,
 )

@@ -111,6 +111,35 @@ def redis_url(url: str | None) -> str:
     return url or defaults.EMBEDDED_REDIS_URL
 
 
+#: The database URL schemes the SQL status store takes (``postgres://`` is Heroku's spelling).
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
+
+
+def status_store(value: str | None) -> str:
+    """``DLRHOOK_STATUS_STORE``: ``redis`` (also when unset or empty), ``DATABASE_URL``, or a
+    PostgreSQL or SQLite URL; anything else is refused, naming the variable (never the value:
+    a URL may hold a password)."""
+    if not value or value.strip().lower() == "redis":
+        return "redis"
+    value = value.strip()
+    if value == "DATABASE_URL":
+        return value
+    scheme = value.split(":", 1)[0].lower() if "://" in value else ""
+    if scheme not in DATABASE_SCHEMES:
+        raise SettingsError(
+            "DLRHOOK_STATUS_STORE: must be redis, DATABASE_URL, or a postgresql:// or sqlite:/// database URL"
+        )
+    return value
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """What of a database URL must never be logged: its password, and the URL itself."""
+    if not url:
+        return []
+    password = urlsplit(url).password
+    return [url, password] if password else [url]
+
+
 #: The hosts an ``http://`` Infobip URL may name: this machine (the tests' fake Infobip, a local proxy).
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 

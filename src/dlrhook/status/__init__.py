@@ -1,13 +1,19 @@
 """Message status: every report folded into one record per message, and the reads of it.
 
-Modules: :mod:`~dlrhook.status.fold` (the fold), :mod:`~dlrhook.status.reads` (the reads);
-the read API's shapes are :mod:`dlrhook.schemas.status`.
+Two stores keep it, chosen by ``DLRHOOK_STATUS_STORE``: Redis (the default) or a SQL
+database (PostgreSQL, or SQLite on a laptop). :func:`open_store` gives the process's store
+(:mod:`~dlrhook.status.stores`); the ``status`` handler (``dlrhook.workers.builtin.status``)
+folds each batch with its ``fold``, and every reader (``GET /messages``, ``GET /bulks``,
+``dlrhook status``, ``dlrhook reconcile``, the ``dlrhook_messages_intermediate`` gauge) reads
+with its ``message``, ``bulk``, ``intermediate_ids`` and ``count_intermediate``. No Flask here.
 
-The ``status`` handler (``dlrhook.workers.builtin.status``) calls :func:`fold` with each batch;
-the read API (``GET /messages``, ``GET /bulks``), ``dlrhook status`` and ``dlrhook reconcile``
-read with :func:`message`, :func:`bulk` and :func:`intermediate_ids`. No Flask here.
+Modules: :mod:`~dlrhook.status.fold` and :mod:`~dlrhook.status.reads` (Redis),
+:mod:`~dlrhook.status.sql`, :mod:`~dlrhook.status.sqlfold` and :mod:`~dlrhook.status.schema`
+(SQL; migrations in ``status/migrations``), :mod:`~dlrhook.status.buckets` (a bulk's
+``secondsToFinal``). The functions :func:`fold`, :func:`message`, :func:`bulk`, ... are the
+Redis store's, on a Redis client. The read API's shapes are :mod:`dlrhook.schemas.status`.
 
-The fold is one Lua script per batch, so a batch costs one round trip and is atomic: several
+In Redis the fold is one Lua script per batch, so a batch costs one round trip and is atomic: several
 workers folding reports of the same message at once cannot lose an update. The rule it applies
 makes the record independent of arrival order: the current status is the report with the
 greatest rank ``(final, doneAt, report key)``. So a final status is never replaced by an
@@ -18,7 +24,10 @@ ties so that every order of the same reports folds to the same record. A report 
 ``report.key``, so a redelivered report changes nothing), read back ordered by ``doneAt``. A
 seen report (no status) sets ``seenAt`` only (the earliest).
 
-Keys, each kept for ``DLRHOOK_STATUS_TTL`` after its last change:
+In SQL it is one transaction per batch, one upsert statement per table whose ``WHERE``
+compares the stored rank (:mod:`dlrhook.status.sqlfold`): the same rule, under the row's lock.
+
+Redis keys, each kept for ``DLRHOOK_STATUS_TTL`` after its last change:
 
 - ``dlrhook:msg:<messageId>``: the record, a hash (fields in the script's comment): the current
   status, the message's details, and one field per distinct report (its history entry).
@@ -36,5 +45,16 @@ Redis Cluster.
 
 from dlrhook.status.fold import channel_of, fold
 from dlrhook.status.reads import bulk, count_intermediate, intermediate_ids, message
+from dlrhook.status.stores import RedisStatusStore, StatusStore, open_store
 
-__all__ = ["bulk", "channel_of", "count_intermediate", "fold", "intermediate_ids", "message"]
+__all__ = [
+    "RedisStatusStore",
+    "StatusStore",
+    "bulk",
+    "channel_of",
+    "count_intermediate",
+    "fold",
+    "intermediate_ids",
+    "message",
+    "open_store",
+]

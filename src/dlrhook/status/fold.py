@@ -15,10 +15,11 @@ import redis
 from dlrhook import store
 from dlrhook.channels import DEFAULT_CHANNEL
 from dlrhook.report import DeliveryReport, Error, Status
+from dlrhook.status.buckets import final_bucket
 from dlrhook.store import keys
 
 #: Values each item takes in the fold script's ARGV (see :func:`_item`).
-_SLOTS = 11
+_SLOTS = 12
 
 #: status_fold.lua (its header says KEYS, ARGV and what it returns), with the item width filled in.
 _FOLD_LUA = store.lua("status_fold").replace("SLOTS_VALUE", str(_SLOTS))
@@ -62,15 +63,18 @@ def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[i
     if report.kind == "event":  # an Email user event: its first time of each kind, no status
         at = report.occurred_at
         name = (report.event or "").replace("|", "/")
-        return ["e", report.message_id, at.isoformat(), _ms(at), 0, name, "", 0, "", "", _dumps(meta)]
+        return ["e", report.message_id, at.isoformat(), _ms(at), 0, name, "", 0, "", "", _dumps(meta), -1]
     if status is None or report.kind == "seen":  # a seen report: no status
         seen_at = report.seen_at or report.received_at
-        return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", 0, "", "", _dumps(meta)]
+        return ["s", report.message_id, seen_at.isoformat(), _ms(seen_at), 0, "", "", 0, "", "", _dumps(meta), -1]
     final = 1 if report.final else 0
     done = _dumps(_iso(report.done_at))
     done_ms = _ms(report.done_at)
     number, names_json = part(status, report.error)
     flag = "true" if final else "false"
+    bucket = -1
+    if final and report.sent_at is not None and report.done_at is not None:
+        bucket = final_bucket((report.done_at - report.sent_at).total_seconds())
     return [
         "r",
         report.message_id,
@@ -83,6 +87,7 @@ def _item(report: DeliveryReport, part: Callable[[Status, Error | None], tuple[i
         f',"final":{flag},"doneAt":{done}',
         f"[{done_ms},{names_json},{flag},{done},{_dumps(report.source)},{_dumps(report.received_at.isoformat())}]",
         _dumps(meta),
+        bucket,
     ]
 
 

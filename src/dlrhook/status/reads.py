@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from dlrhook import store
+from dlrhook.status.buckets import FINAL_BUCKETS
 from dlrhook.store import keys
 
 
@@ -50,8 +51,10 @@ def message(conn: redis.Redis, message_id: str) -> dict[str, Any] | None:
 
 
 def bulk(conn: redis.Redis, bulk_id: str) -> dict[str, Any] | None:
-    """``{"bulkId", "messages", "final", "byStatusGroup"}`` from the bulk's counters (one HGETALL,
-    whatever the bulk's size), or None when no report of the bulk is known."""
+    """``{"bulkId", "messages", "final", "byStatusGroup", "secondsToFinal"}`` from the bulk's
+    counters (one HGETALL, whatever the bulk's size), or None when no report of the bulk is known.
+    ``secondsToFinal``: messages by the time from sentAt to the doneAt of the report that first
+    made them final, per bucket (keys: upper bounds in seconds, and ``+Inf``; not cumulative)."""
     counts = {store.text(k): int(v) for k, v in conn.hgetall(keys.BULK_PREFIX + bulk_id).items()}
     if not counts:
         return None
@@ -61,6 +64,7 @@ def bulk(conn: redis.Redis, bulk_id: str) -> dict[str, Any] | None:
         "messages": counts.get("messages", 0),
         "final": counts.get("final", 0),
         "byStatusGroup": groups,
+        "secondsToFinal": {name: counts.get(f"t:{n}", 0) for n, name in enumerate(FINAL_BUCKETS)},
     }
 
 

@@ -1,8 +1,10 @@
 """The read API: ``GET /messages/<messageId>`` and ``GET /bulks/<bulkId>`` (a Flask blueprint).
 
-Both read what the ``status`` handler folded (``dlrhook.status``), behind
-``Authorization: Bearer <DLRHOOK_API_TOKEN>``. With the token unset they answer 404, as if
-they did not exist. A bulk's summary is one HGETALL of its counters, whatever its size.
+Both read what the ``status`` handler folded, in the store ``DLRHOOK_STATUS_STORE`` names
+(``dlrhook.status``), behind ``Authorization: Bearer <DLRHOOK_API_TOKEN>``. With the token unset
+they answer 404, as if they did not exist. A bulk's summary is one HGETALL of its counters in
+Redis, one index-only GROUP BY in SQL. A store that cannot answer is a 503 problem
+(``StatusUnavailable``, dlrhook.webhook.problems).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
-from dlrhook import status
 from dlrhook.webhook import auth
 
 blueprint = Blueprint("dlrhook_api", __name__)
@@ -28,7 +29,7 @@ def _authorized() -> None:
 def message(messageId: str) -> tuple[Response, int]:
     """The message's folded status, or 404 when no report of it is known."""
     _authorized()
-    found = status.message(current_app.extensions["dlrhook"].conn, messageId)
+    found = current_app.extensions["dlrhook"].statuses.message(messageId)
     if found is None:
         raise NotFound(f"no status is known for message {messageId!r} (never reported, or older than the TTL)")
     return jsonify(found), 200
@@ -38,7 +39,7 @@ def message(messageId: str) -> tuple[Response, int]:
 def bulk(bulkId: str) -> tuple[Response, int]:
     """The bulk's message counts by current status group, or 404 when none is known."""
     _authorized()
-    found = status.bulk(current_app.extensions["dlrhook"].conn, bulkId)
+    found = current_app.extensions["dlrhook"].statuses.bulk(bulkId)
     if found is None:
         raise NotFound(f"no status is known for bulk {bulkId!r} (never reported, or older than the TTL)")
     return jsonify(found), 200

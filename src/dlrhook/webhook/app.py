@@ -13,7 +13,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from dlrhook import activity, backlog, channels, logs, metrics, store
+from dlrhook import activity, backlog, channels, logs, metrics, status, store
 from dlrhook.errors import ApiRejected
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
@@ -32,11 +32,20 @@ class ChannelConverter(BaseConverter):
 
 
 class State:
-    """What the views share: settings and the Redis client, made once per process."""
+    """What the views share: settings and the Redis client, made once per process, and the
+    status store (``DLRHOOK_STATUS_STORE``), opened on first use."""
 
     def __init__(self, settings: Settings, conn: redis.Redis) -> None:
         self.settings = settings
         self.conn = conn
+        self._statuses: status.StatusStore | None = None
+
+    @property
+    def statuses(self) -> status.StatusStore:
+        """The status store every read of the API uses (a SQL one connects on its first read)."""
+        if self._statuses is None:
+            self._statuses = status.open_store(self.settings, self.conn)
+        return self._statuses
 
 
 def state() -> State:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from dlrhook import metrics
 from dlrhook.defaults import RETRY_AFTER
-from dlrhook.errors import ApiRejected, NotDurable, PushRejected, StoreUnavailable
+from dlrhook.errors import ApiRejected, NotDurable, PushRejected, StatusUnavailable, StoreUnavailable
 
 # kind -> (status, title). Why each status:
 STATUSES: dict[str, tuple[int, str]] = {
@@ -74,6 +74,13 @@ def init_app(app: Flask) -> None:
             "the report store is unavailable; nothing was stored, retry later",
             headers={"Retry-After": str(RETRY_AFTER)},
         )
+
+    @app.errorhandler(StatusUnavailable)
+    def _status_unavailable(exc: StatusUnavailable) -> Response:
+        # A read of the status store (Redis or the database) failed: the service is unavailable
+        # for this read, not broken; a reader may retry.
+        logging.getLogger("dlrhook.web").warning("status read answered 503: %s", exc)
+        return problem(503, "Service Unavailable", str(exc), headers={"Retry-After": str(RETRY_AFTER)})
 
     @app.errorhandler(NotDurable)
     def _not_durable(exc: NotDurable) -> Response:

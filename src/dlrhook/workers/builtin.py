@@ -5,8 +5,8 @@
   way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under
   ``DLRHOOK_FORWARD_SECRET``; a non-2xx answer or a network error fails the report, which is then
   retried like any handler's.
-- ``status``: folds every report into one record per message (``dlrhook.status``), read by
-  ``GET /messages/<id>``, ``GET /bulks/<id>`` and ``dlrhook status``.
+- ``status``: folds every report into one record per message (``dlrhook.status``, in Redis or a
+  SQL database), read by ``GET /messages/<id>``, ``GET /bulks/<id>`` and ``dlrhook status``.
 """
 
 from __future__ import annotations
@@ -136,15 +136,18 @@ def _session() -> requests.Session:
 
 @batch_handler
 def status(reports: list[DeliveryReport]) -> None:
-    """Fold the batch into each message's status record, its bulk's counters and the index of
-    messages still intermediate: one atomic Lua call for the whole batch (``dlrhook.status``).
+    """Fold the batch into each message's status record in the store ``DLRHOOK_STATUS_STORE``
+    names (``dlrhook.status``): one atomic Lua call for the whole batch in Redis, one
+    transaction of one statement per table in a SQL database.
 
-    Idempotent, so a retried batch is harmless; raises ``redis.RedisError`` when Redis does not
-    answer (the batch is then retried for this handler alone). Times the messages that became
+    Idempotent, so a retried batch is harmless; raises ``redis.RedisError`` or
+    ``StatusUnavailable`` when the store does not take it (nothing of the batch was folded; it
+    is retried for this handler alone, then dead-lettered). Times the messages that became
     final for the first time (``dlrhook_time_to_final_seconds``).
     """
     settings = runtime.settings()
-    firsts = message_status.fold(_redis(settings), reports, ttl=settings.status_ttl)
+    statuses = message_status.open_store(settings, None if settings.status_url else _redis(settings))
+    firsts = statuses.fold(reports, ttl=settings.status_ttl)
     metrics.observe_first_final(
         (message_status.channel_of(r), r.status.group_name, (r.done_at - r.sent_at).total_seconds())
         for r in firsts

@@ -15,8 +15,9 @@ What this subclass changes, and why:
 - Abandoned jobs are noticed within ``DLRHOOK_ABANDON_AFTER`` seconds, not RQ's minutes: the
   execution heartbeat TTL is that many seconds, kept alive by a thread while a job runs (a
   SIGKILL stops the thread with the process), and maintenance (RQ's registry cleanup, then
-  :func:`dlrhook.workers.stream.maintain`) runs every ``DLRHOOK_MAINTENANCE_INTERVAL``
-  seconds, also while idle.
+  :func:`dlrhook.workers.stream.maintain`, and with a SQL status store the deletion of its
+  rows older than ``DLRHOOK_STATUS_TTL``, in bounded batches) runs every
+  ``DLRHOOK_MAINTENANCE_INTERVAL`` seconds, also while idle.
 - SIGTERM (Heroku gives 30 s before SIGKILL): the running job is finished; a drain stops
   claiming at once, and after ``DLRHOOK_SHUTDOWN_GRACE`` seconds hands what its handler has
   not been given yet back to the queue (:mod:`dlrhook.workers.runtime`).
@@ -54,7 +55,8 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import BaseDeathPenalty
 from rq.worker.base import WorkerStatus
 
-from dlrhook import activity, drains, store
+from dlrhook import activity, drains, status, store
+from dlrhook.errors import StatusUnavailable
 from dlrhook.settings import Settings
 from dlrhook.store import keys
 from dlrhook.workers import handlers as handler_registry
@@ -182,6 +184,14 @@ class DispatchWorker(SimpleWorker):
                 stream.maintain(self.connection, queue, self.settings)
             except redis.RedisError as exc:
                 log.warning("dispatch maintenance failed, will try again: %s", exc)
+        if self.settings.status_url:  # a SQL status store: its rows past DLRHOOK_STATUS_TTL go
+            try:
+                gone = status.open_store(self.settings).expire(self.settings.status_ttl)
+            except StatusUnavailable as exc:
+                log.warning("status retention failed, will try again: %s", exc)
+            else:
+                if gone:
+                    log.info("maintenance: deleted %d message statuses older than DLRHOOK_STATUS_TTL", gone)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         """Log a failed job by id and function, never its arguments (they hold reports)."""

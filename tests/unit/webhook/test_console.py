@@ -17,8 +17,10 @@ from flask.testing import FlaskClient
 from dlrhook import activity
 from dlrhook.ingest import ingest
 from dlrhook.settings import Settings
+from dlrhook.status import StatusStore
 from dlrhook.store import keys
 from dlrhook.webhook.console import guard, reads
+from tests.statuses import report
 from tests.support import sample
 
 PASSWORD = "correct horse battery staple"
@@ -205,20 +207,36 @@ def test_a_message_page_shows_its_status_history_raw_reports_masked_and_each_han
     )
 
 
-def test_a_bulk_with_times_to_final_draws_them(
-    console: Flask, conn: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+def test_a_bulk_page_draws_its_groups_and_times_to_final_from_the_configured_store(
+    make_app: Callable[..., Flask], status_url: str, statuses: StatusStore
 ) -> None:
-    record = {"bulkId": "b-1", "messages": 3, "final": 3, "byStatusGroup": {"DELIVERED": 2, "UNDELIVERABLE": 1}}
-    buckets = {"1": 0, "5": 2, "15": 0, "60": 0, "300": 1, "900": 0, "3600": 0, "21600": 0, "86400": 0, "+Inf": 0}
-    monkeypatch.setattr(reads, "status_of", lambda _c, kind, _i: {**record, "secondsToFinal": buckets})
-    client = console.test_client()
-    log_in(client)
-    page = client.get("/console/bulks/b-1").get_data(as_text=True)
-    assert (
-        "Time to a final status" in page and "<title>≤ 5 s: 2</title>" in page and "<title>≤ 5 min: 1</title>" in page
+    # Done 4 s, 3 s and 200 s after being sent: two in the 5 s bucket, one in the 5 min one.
+    statuses.fold(
+        [
+            report("m-1", "DELIVERED_TO_HANDSET", 4),
+            report("m-2", "DELIVERED_TO_HANDSET", 3),
+            report("m-3", "UNDELIVERABLE_NOT_DELIVERED", 200),
+            report("m-4", "PENDING_ENROUTE", 1),
+        ],
+        ttl=3600,
     )
-    monkeypatch.setattr(reads, "status_of", lambda _c, kind, _i: record)
-    assert "Time to a final status" not in client.get("/console/bulks/b-1").get_data(as_text=True)
+    client = make_app(DLRHOOK_CONSOLE_PASSWORD=PASSWORD, DLRHOOK_STATUS_STORE=status_url).test_client()
+    log_in(client)
+    page = client.get("/console/find?id=BULK-1", follow_redirects=True).get_data(as_text=True)
+    assert "4 messages, 3 final (75%)" in page
+    assert "Time to a final status" in page
+    assert "<title>≤ 5 s: 2</title>" in page and "<title>≤ 5 min: 1</title>" in page
+
+
+def test_a_status_store_that_does_not_answer_is_a_503_page(make_app: Callable[..., Flask]) -> None:
+    # Nothing listens on port 1: the database is down for the console as for the API.
+    app = make_app(DLRHOOK_CONSOLE_PASSWORD=PASSWORD, DLRHOOK_STATUS_STORE="postgresql://dlrhook:pw@127.0.0.1:1/x")
+    client = app.test_client()
+    log_in(client)
+    answer = client.get("/console/messages/m-1")
+    assert answer.status_code == 503
+    page = answer.get_data(as_text=True)
+    assert "The status store does not answer" in page and "pw@" not in page
 
 
 def test_replaying_a_dead_letter_from_the_page_requeues_it_and_logs_what_it_touched(

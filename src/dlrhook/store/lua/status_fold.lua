@@ -5,11 +5,13 @@
 --   id, report key (seen, event: its time), final 0/1 (seen, event: its time in ms), doneAt ms,
 --   status group (event: its name, e.g. OPENED), bulk id or "",
 --   status part number, the current status's JSON tail (``,"final":..,"doneAt":..``), the
---   history entry (JSON array), meta JSON (absent fields left out).
+--   history entry (JSON array), meta JSON (absent fields left out), the secondsToFinal bucket
+--   of a final report (its doneAt - sentAt; -1: none).
 -- KEYS: the intermediate index.
 -- A message is a hash: r = "final|doneAt ms|report key|group" of the current report, cur = its
 -- status JSON, meta = the message's details (JSON), h:<report key> = one history entry each,
--- c = "group|final|bulk" as counted in the bulk's counters, seen and sm = seenAt (text, ms),
+-- The bulk's t:<bucket> counts the messages by the bucket of the report that first made them
+-- final (moved once, with that report). c = "group|final|bulk" as counted in the bulk's counters, seen and sm = seenAt (text, ms),
 -- e:<EVENT> and em:<EVENT> = the first time of each user event (text, ms). Seen reports and
 -- events set their times (the earliest wins) and never move the status.
 -- A new message costs three calls (HMGET, HSET, EXPIRE) and no JSON work; bulk counters are
@@ -76,12 +78,16 @@ for n = 1, (#ARGV - base) / N do
       end
       local fields = {'h:' .. key, ARGV[o + 10], 'meta', meta}
       local cg_now, cf_now = rg, rf
+      local fb
       if above then
         fields[5], fields[6] = 'r', fs .. '|' .. ds .. '|' .. key .. '|' .. g
         fields[7], fields[8] = 'cur', '{' .. ARGV[5 + tonumber(ARGV[o + 8])] .. ARGV[o + 9] .. '}'
         cg_now, cf_now = g, f
         if f == 1 then
-          if rf ~= 1 then firsts[#firsts + 1] = n end
+          if rf ~= 1 then
+            firsts[#firsts + 1] = n
+            fb = tonumber(ARGV[o + 12])
+          end
           if rf == 0 then redis.call('ZREM', KEYS[1], id) end
         else
           redis.call('ZADD', KEYS[1], now, id)
@@ -110,6 +116,7 @@ for n = 1, (#ARGV - base) / N do
           fields[#fields + 1] = cg_now .. '|' .. cf_now .. '|' .. bulk
         end
       end
+      if fb and fb >= 0 and bulk ~= '' then bump(bprefix .. bulk, 't:' .. fb, 1) end
       redis.call('HSET', mkey, unpack(fields))
       redis.call('EXPIRE', mkey, ttl)
     end

@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, redirect, render_temp
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
 
+from dlrhook.errors import StatusUnavailable
 from dlrhook.webhook.console import guard
 
 log = logging.getLogger("dlrhook.console")
@@ -83,6 +84,13 @@ def _redis_down(exc: redis.RedisError) -> tuple[str, int]:
     # Redis stopped answering mid-page: say so (the pushes get their 503s meanwhile).
     log.warning("console: Redis did not answer %s %s: %s", request.method, request.path, type(exc).__name__)
     return render_template("console/down.html"), 503
+
+
+@bp.errorhandler(StatusUnavailable)
+def _status_down(exc: StatusUnavailable) -> tuple[str, int]:
+    # The status store (a database, with DLRHOOK_STATUS_STORE) did not answer: say so, as the API does.
+    log.warning("console: the status store did not answer %s %s: %s", request.method, request.path, exc)
+    return render_template("console/status_down.html", reason=str(exc)), 503
 
 
 @bp.after_request

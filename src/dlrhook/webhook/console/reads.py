@@ -28,10 +28,11 @@ DEAD_SCAN = 1_000
 QUARANTINE_SCAN = 1_000
 
 
-def status_of(conn: redis.Redis, kind: str, ident: str) -> dict[str, Any] | None:
+def status_of(statuses: status.StatusStore, kind: str, ident: str) -> dict[str, Any] | None:
     """The folded status of message *ident* (*kind* ``message``) or the counts of bulk *ident*
-    (``bulk``): the one status read of the console."""
-    return status.bulk(conn, ident) if kind == "bulk" else status.message(conn, ident)
+    (``bulk``) from the configured status store (``DLRHOOK_STATUS_STORE``): the one status read
+    of the console. A store that cannot answer raises StatusUnavailable (a 503 page)."""
+    return statuses.bulk(ident) if kind == "bulk" else statuses.message(ident)
 
 
 @dataclass

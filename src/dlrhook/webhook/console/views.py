@@ -122,8 +122,8 @@ def find() -> BaseResponse:
     ident = (request.args.get("id") or "").strip()[:200]
     if not ident:
         return redirect(url_for("console.overview"))
-    conn = st().conn
-    if reads.status_of(conn, "message", ident) is None and reads.status_of(conn, "bulk", ident) is not None:
+    statuses = st().statuses
+    if reads.status_of(statuses, "message", ident) is None and reads.status_of(statuses, "bulk", ident) is not None:
         return redirect(url_for("console.bulk", bulk_id=ident))
     return redirect(url_for("console.message", message_id=ident))
 
@@ -133,7 +133,7 @@ def message(message_id: str) -> str:
     """One message: its folded status and history, its reports Redis still holds (raw), and
     where each handler is with it."""
     conn, settings = st().conn, st().settings
-    record = reads.status_of(conn, "message", message_id)
+    record = reads.status_of(st().statuses, "message", message_id)
     if record is not None:
         record = {
             **record,
@@ -156,7 +156,7 @@ def message(message_id: str) -> str:
 @bp.route("/bulks/<path:bulk_id>")
 def bulk(bulk_id: str) -> str:
     """One bulk: its messages by status group, and its times to a final status when known."""
-    record = reads.status_of(st().conn, "bulk", bulk_id)
+    record = reads.status_of(st().statuses, "bulk", bulk_id)
     groups = to_final = Markup("")
     if record is not None:
         items = sorted(record["byStatusGroup"].items(), key=lambda kv: -kv[1])
