@@ -274,6 +274,9 @@ def test_the_status_command_prints_a_message_its_finality_and_its_history(
     history = result.output.split("history (by doneAt):")[1]
     assert history.index("DELIVERED_TO_OPERATOR") < history.index("DELIVERED_TO_HANDSET")
     assert "2026-11-28T09:00:05+00:00" in result.output
+    # The recipient masked as in the logs, unless asked for as received.
+    assert "to        4179*****27" in result.output and "41793026727" not in result.output
+    assert "to        41793026727" in CliRunner().invoke(main, ["status", "m", "--unmasked"]).output
 
 
 def test_the_status_command_says_when_a_message_is_still_intermediate(
@@ -293,7 +296,7 @@ def test_the_status_command_prints_the_api_answer_as_json(
     env(DLRHOOK_STATUS_STORE=status_url)
     statuses.fold([report("m", "EXPIRED_EXPIRED", 50)], ttl=TTL)
 
-    message = CliRunner().invoke(main, ["status", "m", "--json"])
+    message = CliRunner().invoke(main, ["status", "m", "--json", "--unmasked"])
     bulk = CliRunner().invoke(main, ["status", "--bulk-id", "BULK-1", "--json"])
 
     assert json.loads(message.output) == statuses.message("m")

@@ -157,10 +157,13 @@ def quarantine_replay(entry_id: str | None, replay_all: bool) -> None:
 @click.argument("message_id", required=False)
 @click.option("--bulk-id", default=None, help="a bulk's counts by status group instead of one message")
 @click.option("--json", "as_json", is_flag=True, help="print the answer GET /messages or GET /bulks gives, as JSON")
-def status_command(message_id: str | None, bulk_id: str | None, as_json: bool) -> None:
+@click.option("--unmasked", is_flag=True, help="print the phone number (or email address) and callbackData as received")
+def status_command(message_id: str | None, bulk_id: str | None, as_json: bool, unmasked: bool) -> None:
     """A message's folded status (MESSAGE_ID) or a bulk's counts (--bulk-id), as the status
-    handler keeps them. Exit code 1 when nothing is known of it."""
+    handler keeps them; the recipient masked as in the logs unless --unmasked. Exit code 1
+    when nothing is known of it."""
     from dlrhook import status
+    from dlrhook.logs import mask_phone, redact_value
 
     if bool(message_id) == bool(bulk_id):
         raise click.UsageError("give a MESSAGE_ID or --bulk-id")
@@ -174,6 +177,12 @@ def status_command(message_id: str | None, bulk_id: str | None, as_json: bool) -
             err=True,
         )
         sys.exit(1)
+    if message_id and not unmasked:
+        found = {
+            **found,
+            "to": mask_phone(found.get("to")),
+            "callbackData": redact_value("callbackData", found.get("callbackData")),
+        }
     if as_json:
         click.echo(json.dumps(found, indent=2))
     elif bulk_id:
@@ -196,6 +205,10 @@ def _message_text(m: dict[str, Any]) -> str:
         f"sent at   {m.get('sentAt') or '-'}",
         f"done at   {m.get('doneAt') or '-'}",
         f"seen at   {m.get('seenAt') or '-'}",
+    ]
+    # Email user events (opened, clicked, unsubscribed): the earliest time of each.
+    lines += [f"{name.lower():<9} {at}" for name, at in sorted((m.get("events") or {}).items())]
+    lines += [
         "history (by doneAt):",
     ]
     for h in m.get("history") or []:
