@@ -127,6 +127,11 @@ class SqlStatusStore:
         order = {id(r): n for n, r in enumerate(reports)}
         return sorted(firsts, key=lambda r: order[id(r)])
 
+    def ping(self) -> None:
+        """One ``SELECT 1`` (a pooled connection, or a new one within the connect timeout)."""
+        with self._connection("answer") as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def message(self, message_id: str) -> dict[str, Any] | None:
         """The read API's shape of *message_id* (as :func:`dlrhook.status.message`), or None."""
         with self._connection("read a message") as conn:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 class StatusStore(Protocol):
     """What every status store does."""
 
+    #: ``redis``, ``postgresql`` or ``sqlite``.
+    kind: str
+
     def fold(self, reports: Sequence[DeliveryReport], *, ttl: int) -> list[DeliveryReport]:
         """Fold a batch; return the reports that made their message final for the first time."""
 
@@ -43,6 +46,9 @@ class StatusStore(Protocol):
 
     def count_intermediate(self, older_than: float) -> int:
         """How many such messages."""
+
+    def ping(self) -> None:
+        """Return when the store answers; raise :class:`StatusUnavailable` (its reason) when not."""
 
     def expire(
         self, ttl: int, *, batch: int = defaults.STATUS_EXPIRE_BATCH, rounds: int = defaults.STATUS_EXPIRE_ROUNDS
@@ -68,6 +74,13 @@ class RedisStatusStore:
             return reads.message(self.conn, message_id)
         except redis.RedisError as exc:
             raise StatusUnavailable(f"Redis did not answer the message read: {type(exc).__name__}") from exc
+
+    def ping(self) -> None:
+        """One PING."""
+        try:
+            self.conn.ping()
+        except redis.RedisError as exc:
+            raise StatusUnavailable(f"Redis did not answer: {type(exc).__name__}") from exc
 
     def bulk(self, bulk_id: str) -> dict[str, Any] | None:
         """One HGETALL of the bulk's counters."""

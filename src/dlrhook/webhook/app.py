@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from dlrhook import activity, backlog, channels, logs, metrics, status, store
-from dlrhook.errors import ApiRejected
+from dlrhook.errors import ApiRejected, StatusUnavailable
 from dlrhook.ingest import ingest
 from dlrhook.parsing import parse_body
 from dlrhook.settings import Settings, load_settings
@@ -162,7 +162,21 @@ def readyz() -> tuple[Response, int]:
     if not _may_read(st.settings):
         # A load balancer needs only ready or not; the rest tells a stranger how the service is guarded.
         body = {"status": body["status"]}
+    elif code == 200:
+        body["status_store"] = _status_store_state(st)
     return jsonify(body), code
+
+
+def _status_store_state(st: State) -> dict[str, str]:
+    """The status store's kind and whether it answers (for the authorized body only: a database
+    round trip a probe). Readiness does not depend on it: pushes are stored in Redis whatever it
+    does, and the status handler's reports are retried while it is down."""
+    statuses = st.statuses
+    try:
+        statuses.ping()
+    except StatusUnavailable as exc:
+        return {"kind": statuses.kind, "state": str(exc)}
+    return {"kind": statuses.kind, "state": "ok"}
 
 
 def _may_read(settings: Settings) -> bool:

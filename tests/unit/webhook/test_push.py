@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -180,6 +181,25 @@ def test_readyz_tells_the_auth_mode_and_depths_only_to_the_read_token(make_app: 
     assert client.get("/readyz", headers={"Authorization": "Bearer push"}).get_json() == {"status": "ok"}
     full = client.get("/readyz", headers={"Authorization": "Bearer read"}).get_json()
     assert (full["status"], full["redis"], full["auth"], full["stream"]) == ("ok", "ok", "token", 0)
+    assert full["status_store"] == {"kind": "redis", "state": "ok"}
+
+
+def test_readyz_tells_the_read_token_whether_the_status_database_answers(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    read = {"Authorization": "Bearer read"}
+    sqlite = make_app(DLRHOOK_API_TOKEN="read", DLRHOOK_STATUS_STORE=f"sqlite:///{tmp_path}/s.db").test_client()
+    assert sqlite.get("/readyz", headers=read).get_json()["status_store"] == {"kind": "sqlite", "state": "ok"}
+    # Nothing listens on port 1: the database is down, the service still ready (pushes go to Redis).
+    down = make_app(DLRHOOK_API_TOKEN="read", DLRHOOK_STATUS_STORE="postgresql://u:secret@127.0.0.1:1/x")
+    answer = down.test_client().get("/readyz", headers=read)
+    found = answer.get_json()
+    assert answer.status_code == 200 and found["status"] == "ok"
+    assert found["status_store"]["kind"] == "postgresql"
+    assert found["status_store"]["state"].startswith("the status database could not answer")
+    assert "secret" not in answer.get_data(as_text=True)
+    # A stranger is told nothing of it.
+    assert down.test_client().get("/readyz").get_json() == {"status": "ok"}
 
 
 def test_a_batch_stored_after_a_drain_job_started_gets_a_job_of_its_own(client: FlaskClient, conn: redis.Redis) -> None:
