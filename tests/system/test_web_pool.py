@@ -117,9 +117,10 @@ def test_a_burst_against_a_slow_redis_holds_at_most_the_pool(start_web: Callable
             assert accepted <= stored_ids(watch)
             web.process.terminate()
             web.process.wait(30)
-        # The bound holds (3 a process, and the durability state's own read), where without it
-        # the same burst opened a connection per waiting push.
-        assert runs["3"] <= 3 * PROCESSES, runs
+        # The bound holds: 3 a process, plus the one each process writes its per-minute counts
+        # with (dlrhook.activity, never in a push's path), where without it the same burst opened
+        # a connection per waiting push.
+        assert runs["3"] <= (3 + 1) * PROCESSES, runs
         assert runs["200"] >= 20, runs
     finally:
         replica.process.send_signal(signal.SIGCONT)
