@@ -112,13 +112,12 @@ def login() -> BaseResponse | tuple[str, int]:
     client = guard.client_of(request)
     if request.method == "GET":
         return render_template("console/login.html", error=None), 200
-    wait = guard.blocked_for(conn, client)
+    wait = guard.attempt(conn, client)
     if wait:
         log.warning("console: login refused from %s: too many failed attempts (%d s left)", client, wait)
         page = render_template("console/login.html", error=f"Too many failed attempts: try again in {wait} s.")
         return page, 429, {"Retry-After": str(wait)}  # type: ignore[return-value]
     if not guard.password_ok(request.form.get("password", ""), settings.console_password):
-        guard.failed(conn, client)
         log.warning("console: wrong password from %s", client)
         return render_template("console/login.html", error="Wrong password."), 401
     guard.succeeded(conn, client)

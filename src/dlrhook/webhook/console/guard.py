@@ -6,9 +6,10 @@
   keyed with a random per-deployment secret kept in Redis (``dlrhook:console:secret``, made by
   the first web process that needs it): every gunicorn worker and every restart derive the same
   key, a new password ends every session, and the key is in no setting or file.
-- Failed logins are counted per client address in Redis (``dlrhook:console:login:<address>``),
-  so the limit holds across gunicorn workers and web processes: :data:`MAX_FAILURES` in
-  :data:`WINDOW` seconds, then 429 until the window ends (a right password included).
+- Login attempts are counted per client address in Redis (``dlrhook:console:login:<address>``),
+  before the password is compared, so the limit holds across gunicorn workers and web processes
+  and for attempts sent all at once: :data:`MAX_FAILURES` failures in :data:`WINDOW` seconds,
+  then 429 until the window ends (a right password included); a right password resets the count.
 """
 
 from __future__ import annotations
@@ -52,25 +53,22 @@ def signing_key(conn: redis.Redis, password: str) -> bytes:
     return hmac.new(key, b"dlrhook-console\n" + password.encode(), hashlib.sha256).digest()
 
 
-def blocked_for(conn: redis.Redis, client: str) -> int:
-    """Seconds *client* must wait before another login attempt (0: it may try)."""
-    key = keys.CONSOLE_LOGIN_PREFIX + client
-    with conn.pipeline(transaction=False) as pipe:
-        pipe.get(key)
-        pipe.ttl(key)
-        failures, ttl = pipe.execute()
-    if failures is None or int(failures) < MAX_FAILURES:
-        return 0
-    return max(int(ttl), 1)
+def attempt(conn: redis.Redis, client: str) -> int:
+    """Count one login attempt of *client*; the seconds it must wait (0: it may try now).
 
-
-def failed(conn: redis.Redis, client: str) -> None:
-    """Count a failed login of *client* (its window starts with its first failure)."""
+    Counted before the password is looked at, in one transaction (SET NX EX starts the window,
+    INCR counts): a check first and a count after would let many attempts sent at once all pass
+    the check before any was counted (the web's gevent workers take a thousand at a time). A
+    right password forgets the count (:func:`succeeded`), so only failures add up."""
     key = keys.CONSOLE_LOGIN_PREFIX + client
     with conn.pipeline(transaction=True) as pipe:
         pipe.set(key, 0, ex=WINDOW, nx=True)  # not EXPIRE NX: Redis 6 has no NX there
         pipe.incr(key)
-        pipe.execute()
+        pipe.ttl(key)
+        _, attempts, ttl = pipe.execute()
+    if int(attempts) <= MAX_FAILURES:
+        return 0
+    return max(int(ttl), 1)
 
 
 def succeeded(conn: redis.Redis, client: str) -> None:
