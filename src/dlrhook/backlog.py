@@ -58,15 +58,22 @@ def per_handler(conn: redis.Redis, q: Queue) -> tuple[int, dict[str, dict[str, A
     return len(ids), out
 
 
-def parked_jobs(conn: redis.Redis, q: Queue) -> int:
-    """Jobs waiting in the handlers' own queues (parked by workers that do not run them)."""
-    names = [store.text(h) for h in conn.hkeys(keys.HANDLERS)]
+def parked(conn: redis.Redis, q: Queue, names: list[str] | None = None) -> dict[str, int]:
+    """Jobs waiting in each handler's own queue (parked by workers that do not run it), for
+    *names* (default: every registered handler), one pipelined LLEN each."""
+    if names is None:
+        names = sorted(store.text(h) for h in conn.hkeys(keys.HANDLERS))
     if not names:
-        return 0
+        return {}
     with conn.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.llen(drains.handler_queue(q, name).key)
-        return sum(int(n) for n in pipe.execute())
+        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
+
+
+def parked_jobs(conn: redis.Redis, q: Queue) -> int:
+    """Jobs waiting in the handlers' own queues, in all."""
+    return sum(parked(conn, q).values())
 
 
 def _oldest(conn: redis.Redis, group: str, last_delivered: str, pending: int) -> float | None:

@@ -45,12 +45,8 @@ class HandlerCollector:
         try:
             _, handlers = backlog.per_handler(self.conn, self.q)
             names = sorted(handlers)
-            queues = [drains.handler_queue(self.q, n) for n in names]
-            with self.conn.pipeline(transaction=False) as pipe:
-                for hq in queues:
-                    pipe.llen(hq.key)
-                parked = pipe.execute()
-            workers = [Worker.count(connection=self.conn, queue=hq) for hq in queues]
+            parked = backlog.parked(self.conn, self.q, names)
+            workers = [Worker.count(connection=self.conn, queue=drains.handler_queue(self.q, n)) for n in names]
             shared_workers = Worker.count(connection=self.conn, queue=self.q)
         except redis.RedisError as exc:
             log.warning("metrics: Redis did not answer the per-handler reads: %s", type(exc).__name__)
@@ -65,13 +61,13 @@ class HandlerCollector:
             "queued": _family("dlrhook_handler_queued_jobs", "Jobs waiting in a handler's own queue."),
             "workers": _family("dlrhook_handler_workers", "Workers that run a handler."),
         }
-        for name, parked_n, workers_n in zip(names, parked, workers, strict=True):
+        for name, workers_n in zip(names, workers, strict=True):
             entry: dict[str, Any] = handlers[name]
             gauges["waiting"].add_metric([name], float(entry.get("waiting") or 0))
             gauges["oldest"].add_metric([name], float(entry.get("oldest_undelivered_seconds") or 0))
             if entry.get("dead_letters") is not None:
                 gauges["dead"].add_metric([name], float(entry["dead_letters"]))
-            gauges["queued"].add_metric([name], float(parked_n))
+            gauges["queued"].add_metric([name], float(parked[name]))
             gauges["workers"].add_metric([name], float(workers_n))
         yield from gauges.values()
         total = GaugeMetricFamily("dlrhook_workers", "Workers registered on the shared queue.")
