@@ -150,6 +150,12 @@ def report_groups(conn: redis.Redis) -> list[dict[str, Any]]:
         raise
 
 
+def entry_id(value: bytes | str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``, bytes or text) as a pair that orders as Redis does."""
+    ms, _, seq = text(value).partition("-")
+    return int(ms or 0), int(seq or 0)
+
+
 def text(value: Any) -> str:
     """A Redis reply as text: replies are bytes here (the connection does not decode, as RQ
     needs); None is empty."""

@@ -109,9 +109,9 @@ def trim(conn: redis.Redis, found: list[dict[str, Any]] | None = None) -> int:
         # in between (its summary then has no min): the group's floor is past what it has read.
         summary = conn.xpending(keys.REPORTS, group["name"]) if group["pending"] else None
         if summary and summary.get("min"):
-            floors.append(_id(summary["min"]))
+            floors.append(store.entry_id(summary["min"]))
         else:
-            ms, seq = _id(group["last-delivered-id"])
+            ms, seq = store.entry_id(group["last-delivered-id"])
             floors.append((ms, seq + 1))
     ms, seq = min(floors)
     return int(conn.xtrim(keys.REPORTS, minid=f"{ms}-{seq}", approximate=False))
@@ -164,8 +164,3 @@ def _has_new(conn: redis.Redis, group: dict[str, Any]) -> bool:
     if lag is not None:
         return int(lag) > 0
     return bool(conn.xrange(keys.REPORTS, min=f"({store.text(group['last-delivered-id'])}", max="+", count=1))
-
-
-def _id(value: bytes | str) -> tuple[int, int]:
-    ms, _, seq = store.text(value).partition("-")
-    return int(ms), int(seq or 0)

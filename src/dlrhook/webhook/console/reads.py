@@ -182,17 +182,12 @@ def _progress(conn: redis.Redis, groups: list[dict[str, Any]], entry_id: Any) ->
     for group in groups:
         name = store.text(group["name"])
         last = store.text(group["last-delivered-id"])
-        if _id(store.text(entry_id)) > _id(last):
+        if store.entry_id(entry_id) > store.entry_id(last):
             out[name] = "waiting"
             continue
         pending = conn.xpending_range(keys.REPORTS, name, min=entry_id, max=entry_id, count=1)
         out[name] = "claimed (a drain is delivering it)" if pending else "delivered"
     return out
-
-
-def _id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms or 0), int(seq or 0)
 
 
 def since_of(choice: str | None, now: datetime) -> datetime | None:
