@@ -32,6 +32,12 @@ def test_without_redis_url_a_command_uses_the_embedded_servers_password(checkout
         defaults.EMBEDDED_REDIS_PORT,
         "p@ss/word+1",
     )
+    assert "p@ss/word+1" in settings.secrets  # blanked in every log line
+
+
+def test_a_redis_urls_password_is_a_secret(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "rediss://:managed-plan-pw@redis.example:6380/0")
+    assert "managed-plan-pw" in settings_or_exit().secrets
 
 
 def test_without_a_password_file_the_default_url_stays_and_none_is_written(checkout: Path) -> None:

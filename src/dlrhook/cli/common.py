@@ -43,10 +43,9 @@ def _with_embedded_password(settings: Settings) -> Settings:
     data folder (``.dlrhook/redis``) holds a password; else *settings* as they are."""
     import dataclasses
     from pathlib import Path
-    from urllib.parse import quote
 
     from dlrhook import defaults
-    from dlrhook.dev.embedded import PASSWORD_FILE
+    from dlrhook.dev.embedded import PASSWORD_FILE, url_of
 
     if not settings.redis_is_embedded:
         return settings
@@ -56,8 +55,7 @@ def _with_embedded_password(settings: Settings) -> Settings:
         return settings  # no embedded server started here yet: the default URL, as before
     if not password:
         return settings
-    url = f"redis://:{quote(password, safe='')}@127.0.0.1:{defaults.EMBEDDED_REDIS_PORT}/0"
-    return dataclasses.replace(settings, redis_url=url)
+    return dataclasses.replace(settings, redis_url=url_of(password, defaults.EMBEDDED_REDIS_PORT))
 
 
 def durability_or_exit(conn: redis.Redis, settings: Settings) -> None:

@@ -206,7 +206,11 @@ def worker(burst: bool) -> None:
         click.echo(f"dlrhook: {exc}", err=True)
         sys.exit(2)
     if settings.redis_is_embedded and not answers(settings.redis_url):
-        click.echo(f"dlrhook: no Redis answers at {settings.redis_url}: set REDIS_URL or run `dlrhook local`", err=True)
+        # The embedded server's URL without the password settings_or_exit() may have put in it.
+        click.echo(
+            f"dlrhook: no Redis answers at {defaults.EMBEDDED_REDIS_URL}: set REDIS_URL or run `dlrhook local`",
+            err=True,
+        )
         sys.exit(1)
     if not chosen:
         click.echo("dlrhook: warning: no handler is configured; no report is delivered", err=True)

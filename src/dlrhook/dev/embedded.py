@@ -35,6 +35,11 @@ MAXMEMORY = "512mb"
 PASSWORD_FILE = "password"  # noqa: S105  # a file name, not a password
 
 
+def url_of(password: str, port: int) -> str:
+    """The URL of the embedded server on *port* with *password*: ``redis://:<password>@127.0.0.1:<port>/0``."""
+    return f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+
+
 def password_of(data_dir: str | Path) -> str:
     """The embedded server's password in *data_dir*: read, or generated and written (0600)."""
     folder = Path(data_dir)
@@ -111,8 +116,8 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        """``redis://:<password>@127.0.0.1:<port>/0``."""
-        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
+        """``redis://:<password>@127.0.0.1:<port>/0`` (:func:`url_of`)."""
+        return url_of(self.password, self.port)
 
     @property
     def masked_url(self) -> str:

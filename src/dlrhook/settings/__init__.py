@@ -194,6 +194,8 @@ class Settings:
         found: list[str | None] = [*self.tokens, *(c.password for c in self.basic_auth)]
         found += [self.infobip_api_key, self.infobip_password, self.forward_secret, self.api_token]
         found.append(self.console_password)
+        # REDIS_URL's password (a managed Redis's, or the embedded server's beside `make run`).
+        found += values.url_passwords(self.redis_url)
         found += values.url_secrets(self.status_url)
         return tuple(s for s in found if s)
 

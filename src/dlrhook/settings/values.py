@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from marshmallow import ValidationError
 from marshmallow.validate import Regexp
@@ -132,12 +132,18 @@ def status_store(value: str | None) -> str:
     return value
 
 
+def url_passwords(url: str | None) -> list[str]:
+    """The password a URL carries (``redis://:<password>@host``), as written and percent-decoded
+    (either may appear in a log line); none when it has none."""
+    written = urlsplit(url).password if url else None
+    if not written:
+        return []
+    return list(dict.fromkeys([written, unquote(written)]))
+
+
 def url_secrets(url: str | None) -> list[str]:
     """What of a database URL must never be logged: its password, and the URL itself."""
-    if not url:
-        return []
-    password = urlsplit(url).password
-    return [url, password] if password else [url]
+    return [url, *url_passwords(url)] if url else []
 
 
 #: The hosts an ``http://`` Infobip URL may name: this machine (the tests' fake Infobip, a local proxy).
